@@ -42,7 +42,9 @@ int cache_insert(struct cache *c, uint64_t id, uint64_t offset, void *value, siz
                  cache_deleter deleter, struct cache_handle **out) KV_MUST_USE;
 void *cache_value(struct cache_handle *h);
 void cache_release(struct cache *c, struct cache_handle *h);
-/* Drops every entry with this id that no one holds (a deleted table). */
+/* Removes every entry with this id (a deleted table): later lookups miss.
+ * Entries someone still holds stay alive until their last release.
+ * O(entries in the cache). */
 void cache_erase_id(struct cache *c, uint64_t id);
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

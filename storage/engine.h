@@ -31,6 +31,9 @@
 
 #define ENGINE_KEY_BYTES_MAX (64u * 1024u)            /* 64 KiB */
 #define ENGINE_VALUE_BYTES_MAX (64u * 1024u * 1024u)  /* 64 MiB */
+/* One batch (its encoded size, storage/batch.h); a group commit adds at
+ * most 1 MiB of other batches, well under WAL_RECORD_BYTES_MAX (1 GiB). */
+#define ENGINE_BATCH_BYTES_MAX (256u * 1024u * 1024u)  /* 256 MiB */
 #define ENGINE_LEVELS 7
 
 enum engine_sync {
@@ -71,6 +74,7 @@ struct engine_options {
     int level0_slowdown_trigger;     /* writes delayed 1 ms each; default 12 */
     int level0_stop_trigger;         /* writes wait for compaction; default 20 */
     const struct engine_compaction_filter *compaction_filter; /* NULL: none */
+    size_t max_open_tables;          /* tables kept open (LRU); default 1000 */
 };
 void engine_options_default(struct engine_options *o);
 

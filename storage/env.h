@@ -85,6 +85,11 @@ static inline void env_destroy(struct env *e) { if (e) e->ops->destroy(e); }
 
 void env_free_names(char **names, size_t count);
 
+/* A malloc'd copy of path without repeated or trailing '/' and "./"
+ * segments ("a//b/" -> "a/b", "" -> "."); ".." is kept as is. NULL if
+ * out of memory. Used by envs that key state by path. */
+char *env_path_normalise(const char *path);
+
 /* Reads a whole (small) file into a malloc'd buffer the caller frees. */
 int env_read_all(struct env *e, const char *path, char **data, size_t *len) KV_MUST_USE;
 /* Writes data to path atomically: path.tmp, fsync, rename, fsync dir. */
@@ -98,11 +103,13 @@ int env_mem_new(struct env **out) KV_MUST_USE;
 int env_fault_new(struct env *base, struct env **out) KV_MUST_USE;
 /* Simulated power loss: every file loses what was appended after its last
  * sync; files created (or renamed) since the last sync of their directory
- * are removed. Open handles become unusable (KV_EIO). */
+ * are removed (renames are moved back, restoring a replaced file). Removes
+ * and mkdir count as durable at once. Open handles become unusable (KV_EIO).
+ * The exact model is documented in storage/env_fault.c. */
 int env_fault_drop_unsynced(struct env *fault) KV_MUST_USE;
-/* After `ops` more successful mutating calls (append, sync, rename, remove,
- * open for write), every mutating call fails with `status` until reset
- * with env_fault_fail_after(env, -1, 0). */
+/* After `ops` more successful mutating calls (append, sync, sync_dir,
+ * rename, remove, mkdir, open for write), every mutating call fails with
+ * `status`, doing nothing, until reset with env_fault_fail_after(env, -1, 0). */
 void env_fault_fail_after(struct env *fault, long ops, int status);
 
 #endif

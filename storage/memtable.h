@@ -38,7 +38,8 @@ int memtable_add(struct memtable *m, uint64_t seq, enum ikey_type type, struct k
                  struct kv_slice value) KV_MUST_USE;
 
 /* Point lookup of the newest entry for lookup_ikey's user key with seq <=
- * its seq (same contract as table_get). Does not consult range tombstones. */
+ * its seq (same contract as table_get; value_out may be NULL to learn only
+ * the trailer). Does not consult range tombstones. O(log n), lock-free. */
 int memtable_get(struct memtable *m, struct kv_slice lookup_ikey, bool *found, uint64_t *trailer_out,
                  struct kv_buf *value_out) KV_MUST_USE;
 
@@ -46,8 +47,12 @@ int memtable_get(struct memtable *m, struct kv_slice lookup_ikey, bool *found, u
 int memtable_iter_new(struct memtable *m, struct iter **out) KV_MUST_USE;
 
 /* Range tombstones added so far (a snapshot copy the caller frees with
- * free(); slices point into the memtable, valid while it is referenced). */
+ * free(); slices point into the memtable, valid while it is referenced).
+ * With none, *out = NULL and *count = 0 at the cost of one atomic load;
+ * otherwise it takes a mutex and mallocs the copy. */
 int memtable_range_tombstones(struct memtable *m, struct table_range_tombstone **out, size_t *count) KV_MUST_USE;
+/* Number of range tombstones (lock-free), to skip the copy when it is 0. */
+size_t memtable_range_tombstone_count(const struct memtable *m);
 
 size_t memtable_bytes(const struct memtable *m);
 uint64_t memtable_entries(const struct memtable *m);

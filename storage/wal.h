@@ -58,7 +58,9 @@ int wal_reader_new(struct env_file *f, struct wal_reader **out) KV_MUST_USE;
 int wal_reader_next(struct wal_reader *r, struct kv_slice *out) KV_MUST_USE;
 /* Bytes skipped as a torn tail (0 if the log ended cleanly). */
 uint64_t wal_reader_dropped_bytes(const struct wal_reader *r);
-/* Offset just past the last whole record read (where a writer may resume). */
+/* Offset just past the last whole record read. A writer may resume there
+ * (ENV_OPEN_APPEND, wal_writer_new(f, good_offset)) only if no bytes were
+ * dropped; after a torn tail, start a new log instead. */
 uint64_t wal_reader_good_offset(const struct wal_reader *r);
 void wal_reader_free(struct wal_reader *r); /* closes the file */
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# deploy/build-image.sh [TAG] - builds the ringkv container image (default
+# tag: $RINGKV_IMAGE, else ringkv:dev) without pulling anything.
+#
+# 1. builds kvnode and kvctl in build/ (configured by scripts/build.sh's
+#    rules on first use; set RINGKV_BIN_DIR to use another build dir as is)
+# 2. collects the root filesystem (deploy/collect-rootfs.sh) into a
+#    temporary build context that holds only the Dockerfile and rootfs/,
+#    so the repository is never sent to the Docker engine
+# 3. docker build; prints the image size
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tag=${1:-${RINGKV_IMAGE:-ringkv:dev}}
+
+die() { echo "build-image: $*" >&2; exit 1; }
+command -v docker >/dev/null || die "docker not found"
+
+if [ -n "${RINGKV_BIN_DIR:-}" ]; then
+  bin=$RINGKV_BIN_DIR
+else
+  bin=$root/build
+  if [ ! -f "$bin/build.ninja" ]; then
+    "$root/scripts/deps.sh"
+    meson setup "$bin" -Dbuildtype=debugoptimized >/dev/null
+  fi
+fi
+[ -f "$bin/build.ninja" ] || die "$bin is not a meson build dir"
+ninja -C "$bin" node/kvnode client/kvctl >/dev/null || ninja -C "$bin" node/kvnode client/kvctl
+
+ctx=$(mktemp -d "${TMPDIR:-/tmp}/ringkv-image.XXXXXX")
+trap 'rm -rf "$ctx"' EXIT
+"$root/deploy/collect-rootfs.sh" "$ctx/rootfs" "$bin" >/dev/null
+mkdir "$ctx/data"
+cp "$root/deploy/Dockerfile" "$ctx/Dockerfile"
+printf '%s\n' rootfs/.ringkv-rootfs >"$ctx/.dockerignore"
+
+version=$("$bin/node/kvnode" --version | awk '{ print $2 }')
+# The classic builder: it needs no buildx plugin and FROM scratch needs no
+# registry. BuildKit would work too where it is installed.
+DOCKER_BUILDKIT=0 docker build -q -t "$tag" \
+  --label "org.opencontainers.image.version=$version" \
+  --label "org.opencontainers.image.revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  "$ctx" >/dev/null
+bytes=$(docker image inspect -f '{{.Size}}' "$tag")
+echo "build-image: $tag kvnode $version, $((bytes / 1024 / 1024)) MiB ($bytes bytes)"

@@ -1,0 +1,346 @@
+/*
+ * kvnode.c - the ringkv node process: configuration, wiring, signals.
+ *
+ *   kvnode --node-id ID --data-dir DIR --listen HOST:PORT --resp HOST:PORT
+ *          --http HOST:PORT [--seeds HOST:PORT,...] [--config FILE] ...
+ *
+ * Start-up: parse the config (node/config.h; bad input exits 2), open the
+ * engine with the coordinator's compaction filter (TTL purge), create the
+ * coordinator, then the native, RESP and HTTP listeners on one libevent
+ * loop. A failure at start-up is logged and exits 1.
+ *
+ * Shutdown on SIGTERM or SIGINT: /health turns 503, the RESP listener
+ * stops accepting and reading, in-flight requests get up to
+ * --shutdown-timeout-ms to finish, queued replies get
+ * NODE_SHUTDOWN_FLUSH_MS to leave, then the listeners close and the engine
+ * is closed cleanly (WAL synced); exit 0. A second signal skips the wait.
+ * SIGPIPE is ignored: a closed peer is an error return, not a crash.
+ *
+ * Seeds are parsed and logged; joining a cluster arrives with gossip.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "coordinator/coord.h"
+#include "node/config.h"
+#include "node/http.h"
+#include "node/metrics.h"
+#include "node/native.h"
+#include "node/resp_server.h"
+#include "node/stats.h"
+#include "rpc/tls.h"
+#include "storage/engine.h"
+
+#ifndef RINGKV_VERSION
+#define RINGKV_VERSION "unknown"
+#endif
+
+/* How often the drain checks for in-flight requests. */
+#define NODE_DRAIN_POLL_MS 10u
+/* After the last request finished: time for queued replies to be written. */
+#define NODE_SHUTDOWN_FLUSH_MS 100u
+
+extern char **environ;
+
+struct node {
+    struct node_config cfg;
+    struct event_base *base;
+    struct engine *engine;
+    struct coord *coord;
+    struct metrics *metrics;
+    struct rpc_tls *tls;
+    struct native_server *native;
+    struct resp_server *resp;
+    struct http_server *http;
+    struct node_stats *stats;
+    struct event *sigterm, *sigint, *drain_timer;
+    struct engine_compaction_filter filter;
+    uint64_t drain_deadline_ms;
+    bool draining;
+    bool flushing;   /* requests done; letting replies leave */
+};
+
+static uint64_t node_now_ms(void) { return kv_clock_real.mono_ms(&kv_clock_real); }
+
+static struct timeval node_tv(uint32_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u) };
+    return tv;
+}
+
+/* ---- start-up ---- */
+
+static int node_open_engine(struct node *n)
+{
+    struct engine_options o;
+    engine_options_default(&o);
+    o.sync = n->cfg.sync == NODE_SYNC_ALWAYS     ? ENGINE_SYNC_ALWAYS
+           : n->cfg.sync == NODE_SYNC_PERIODIC ? ENGINE_SYNC_PERIODIC
+                                                : ENGINE_SYNC_NONE;
+    o.sync_interval_ms = (uint32_t)n->cfg.sync_interval_ms;
+    o.memtable_bytes = (size_t)n->cfg.memtable_bytes;
+    o.block_cache_bytes = (size_t)n->cfg.block_cache_bytes;
+    n->filter.filter = coord_compaction_filter;
+    n->filter.arg = (void *)&kv_clock_real;
+    o.compaction_filter = &n->filter;
+    if (mkdir(n->cfg.data_dir, 0755) != 0 && errno != EEXIST) {
+        log_error("node", "cannot create data dir dir=%s error=\"%s\"", n->cfg.data_dir,
+                  strerror(errno));
+        return KV_EIO;
+    }
+    int rc = engine_open(n->cfg.data_dir, &o, &n->engine);
+    if (rc != KV_OK)
+        log_error("node", "cannot open engine dir=%s status=\"%s\"", n->cfg.data_dir,
+                  kv_status_str(rc));
+    return rc;
+}
+
+static int node_open_coord(struct node *n)
+{
+    struct coord_config cc;
+    coord_config_default(&cc);
+    cc.node_id = n->cfg.node_id;
+    cc.partitions = (uint32_t)n->cfg.partitions;
+    cc.n_replicas = (uint32_t)n->cfg.n_replicas;
+    cc.key_bytes_max = (uint32_t)n->cfg.key_bytes_max;
+    cc.value_bytes_max = (uint32_t)n->cfg.value_bytes_max;
+    cc.siblings_max = (uint32_t)n->cfg.siblings_max;
+    cc.clock = &kv_clock_real;
+    cc.engine = n->engine;
+    return coord_new(&cc, &n->coord);
+}
+
+static int node_start_native(struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    if (c->tls_cert[0]) {
+        struct rpc_tls_config tc = { c->tls_cert, c->tls_key, c->tls_ca[0] ? c->tls_ca : NULL,
+                                     c->tls_mutual };
+        int rc = rpc_tls_new(RPC_TLS_SERVER, &tc, &n->tls);
+        if (rc != KV_OK)
+            return rc;
+    }
+    struct native_server_config nc = {
+        .listen = c->listen,
+        .node_id = c->node_id,
+        .cluster_name = c->cluster_name,
+        .max_connections = (uint32_t)c->max_connections,
+        .frame_bytes_max = (uint32_t)c->frame_bytes_max,
+        .idle_timeout_ms = (uint32_t)c->idle_timeout_ms,
+        .frame_timeout_ms = (uint32_t)c->frame_timeout_ms,
+        .output_bytes_max = (size_t)c->conn_output_bytes_max,
+        .request_timeout_ms = (uint32_t)c->request_timeout_ms,
+        .tls = n->tls,
+    };
+    return native_server_new(n->base, &nc, n->coord, n->engine, n->metrics, &n->native);
+}
+
+static int node_start_resp(struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    if (!c->resp_enabled)
+        return KV_OK;
+    struct resp_server_config rc = {
+        .listen = c->resp,
+        .node_id = c->node_id,
+        .version = RINGKV_VERSION,
+        .max_connections = (uint32_t)c->max_connections,
+        .key_bytes_max = (uint32_t)c->key_bytes_max,
+        .value_bytes_max = (uint32_t)c->value_bytes_max,
+        .command_bytes_max = (size_t)c->frame_bytes_max,
+        .output_bytes_max = (size_t)c->conn_output_bytes_max,
+        .idle_timeout_ms = (uint32_t)c->idle_timeout_ms,
+        .frame_timeout_ms = (uint32_t)c->frame_timeout_ms,
+        .request_timeout_ms = (uint32_t)c->request_timeout_ms,
+    };
+    return resp_server_new(n->base, &rc, n->coord, n->metrics, &n->resp);
+}
+
+static int node_start_http(struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    int rc = node_stats_new(n->metrics, n->engine, n->coord, n->native, &n->stats);
+    if (rc != KV_OK || !c->http_enabled)
+        return rc;
+    struct http_server_config hc = {
+        .listen = c->http,
+        .node_id = c->node_id,
+        .cluster_name = c->cluster_name,
+        .version = RINGKV_VERSION,
+        .metrics = n->metrics,
+        .refresh = node_stats_refresh,
+        .refresh_arg = n->stats,
+    };
+    return http_server_new(n->base, &hc, &n->http);
+}
+
+/* ---- shutdown ---- */
+
+static uint64_t node_busy(const struct node *n)
+{
+    return (n->resp ? resp_server_busy(n->resp) : 0) + native_server_inflight(n->native);
+}
+
+static void node_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct node *n = arg;
+    if (n->flushing) {
+        event_base_loopbreak(n->base);
+        return;
+    }
+    uint64_t busy = node_busy(n);
+    struct timeval tv = node_tv(NODE_DRAIN_POLL_MS);
+    if (busy == 0 || node_now_ms() >= n->drain_deadline_ms) {
+        if (busy)
+            log_warn("node", "shutdown timeout; dropping unfinished requests busy=%llu",
+                     (unsigned long long)busy);
+        n->flushing = true;
+        tv = node_tv(NODE_SHUTDOWN_FLUSH_MS);
+    }
+    evtimer_add(n->drain_timer, &tv);
+}
+
+static void node_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct node *n = arg;
+    if (n->draining) {
+        log_warn("node", "second signal; stopping without waiting signal=%d", (int)sig);
+        event_base_loopbreak(n->base);
+        return;
+    }
+    n->draining = true;
+    log_info("node", "shutdown begun signal=%s in_flight=%llu",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", (unsigned long long)node_busy(n));
+    if (n->http)
+        http_server_set_draining(n->http);
+    if (n->resp)
+        resp_server_stop(n->resp);
+    n->drain_deadline_ms = node_now_ms() + n->cfg.shutdown_timeout_ms;
+    struct timeval now = { 0, 0 };
+    evtimer_add(n->drain_timer, &now);
+}
+
+static int node_signals(struct node *n)
+{
+    n->sigterm = evsignal_new(n->base, SIGTERM, node_on_signal, n);
+    n->sigint = evsignal_new(n->base, SIGINT, node_on_signal, n);
+    n->drain_timer = evtimer_new(n->base, node_drain_tick, n);
+    if (!n->sigterm || !n->sigint || !n->drain_timer || evsignal_add(n->sigterm, NULL) != 0 ||
+        evsignal_add(n->sigint, NULL) != 0)
+        return KV_ENOMEM;
+    return KV_OK;
+}
+
+/* Releases everything in the reverse order of start-up; the engine last
+ * so that no request can reach it while it closes. */
+static int node_close(struct node *n)
+{
+    http_server_free(n->http);
+    resp_server_free(n->resp);
+    native_server_free(n->native);
+    node_stats_free(n->stats);
+    rpc_tls_free(n->tls);
+    coord_free(n->coord);
+    int rc = KV_OK;
+    if (n->engine) {
+        rc = engine_close(n->engine);
+        if (rc != KV_OK)
+            log_error("node", "engine close failed status=\"%s\"", kv_status_str(rc));
+    }
+    if (n->sigterm)
+        event_free(n->sigterm);
+    if (n->sigint)
+        event_free(n->sigint);
+    if (n->drain_timer)
+        event_free(n->drain_timer);
+    metrics_free(n->metrics);
+    if (n->base)
+        event_base_free(n->base);
+    return rc;
+}
+
+static void node_log_started(const struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    log_info("node",
+             "kvnode started version=%s node_id=%s cluster=%s native=%s:%u resp=%s%s%u "
+             "http=%s%s%u data_dir=%s sync=%s partitions=%llu seeds=%zu pid=%ld",
+             RINGKV_VERSION, c->node_id, c->cluster_name, c->listen_addr.host,
+             native_server_port(n->native), c->resp_enabled ? c->resp_addr.host : "off",
+             c->resp_enabled ? ":" : "", n->resp ? resp_server_port(n->resp) : 0,
+             c->http_enabled ? c->http_addr.host : "off", c->http_enabled ? ":" : "",
+             n->http ? http_server_port(n->http) : 0, c->data_dir, node_sync_name(c->sync),
+             (unsigned long long)c->partitions, c->seed_count, (long)getpid());
+}
+
+static int node_run(struct node *n)
+{
+    int rc = KV_ENOMEM;
+    n->base = event_base_new();
+    if (!n->base || metrics_new(&n->metrics) != KV_OK)
+        goto done;
+    rc = node_open_engine(n);
+    if (rc == KV_OK)
+        rc = node_open_coord(n);
+    if (rc == KV_OK)
+        rc = node_start_native(n);
+    if (rc == KV_OK)
+        rc = node_start_resp(n);
+    if (rc == KV_OK)
+        rc = node_start_http(n);
+    if (rc == KV_OK)
+        rc = node_signals(n);
+    if (rc != KV_OK) {
+        log_error("node", "start-up failed status=\"%s\"", kv_status_str(rc));
+        goto done;
+    }
+    node_log_started(n);
+    if (event_base_dispatch(n->base) != 0) {
+        log_error("node", "event loop failed");
+        rc = KV_EIO;
+    }
+done:;
+    int close_rc = node_close(n);
+    if (rc == KV_OK)
+        rc = close_rc;
+    if (rc == KV_OK)
+        log_info("node", "shutdown complete");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct node *n = calloc(1, sizeof *n); /* the config is ~50 KiB: not on the stack */
+    if (!n) {
+        fprintf(stderr, "kvnode: error: out of memory\n");
+        return 1;
+    }
+    struct kv_buf err = { 0 };
+    enum node_config_action action;
+    int rc = node_config_load(&n->cfg, argc, argv, environ, &action, &err);
+    int exit_code = 0;
+    if (rc != KV_OK) {
+        fprintf(stderr, "kvnode: error: %s\n", err.data ? err.data : kv_status_str(rc));
+        exit_code = 2;
+    } else if (action == NODE_CONFIG_HELP) {
+        node_config_print_help(stdout, "kvnode");
+    } else if (action == NODE_CONFIG_VERSION) {
+        printf("kvnode %s\n", RINGKV_VERSION);
+    } else {
+        kv_log_set_level(n->cfg.log_level);
+        exit_code = node_run(n) == KV_OK ? 0 : 1;
+    }
+    kv_buf_free(&err);
+    free(n);
+    return exit_code;
+}

@@ -1,0 +1,137 @@
+/*
+ * server.h - the native-protocol listener: connections, hello, requests.
+ *
+ * An rpc_server listens on HOST:PORT (plain TCP or TLS), accepts up to
+ * connections_max connections, and runs the session protocol of
+ * proto/kv.proto on each:
+ *
+ *   1. The first frame must be a Hello. A wrong protocol version is
+ *      answered with an error envelope (KV_EPROTO), a foreign cluster name
+ *      with KV_EAUTH, each with a message saying what was expected; then
+ *      the connection closes. Any other first frame closes the connection
+ *      with no answer. A good Hello gets a HelloReply.
+ *   2. Every later frame is a request and goes to the handler, which
+ *      answers through its reply handle, now or later (asynchronously).
+ *      Requests are pipelined: the handler may hold many per connection
+ *      and answer in any order; the reply carries the request's id.
+ *      The server itself answers a repeated Hello (KV_EPROTO), a request
+ *      with no known body (KV_EINVAL) and a ClusterMessage from a peer
+ *      whose Hello did not say ROLE_NODE (KV_EAUTH).
+ *   3. Over connections_max, a new connection is accepted, sent one error
+ *      envelope (request_id 0, KV_EBUSY) and closed.
+ *
+ * Backpressure: a connection stops being read while inflight_max of its
+ * requests are unanswered, or while its unsent replies exceed
+ * output_bytes_max (rpc/conn.h); idle and frame timeouts close it.
+ *
+ * Reply handles are plain values holding a connection slot and a
+ * generation number. A handle whose connection has closed (or was
+ * replaced in its slot) is recognised and the reply is dropped with
+ * KV_ECLOSED, so the handler never needs to know about closes. Each
+ * handle must be answered exactly once (rpc_reply_send or
+ * rpc_reply_error): that is what frees its in-flight slot. A handle must
+ * not be used after rpc_server_free.
+ *
+ * Threading: the server, its connections, the handler and all reply calls
+ * run on the thread of the event_base given to rpc_server_start.
+ */
+#ifndef RINGKV_RPC_SERVER_H
+#define RINGKV_RPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "proto/kv.pb-c.h"
+
+struct event_base;
+struct rpc_server;
+struct rpc_tls;
+
+/* Unanswered requests per connection before it stops being read. */
+#define RPC_SERVER_INFLIGHT_MAX_DEFAULT 1024u
+/* Over-limit connections being told KV_EBUSY at once; more are closed without a word. */
+#define RPC_SERVER_REFUSING_MAX 64u
+/* Pause before accepting again after the process ran out of file descriptors. */
+#define RPC_SERVER_ACCEPT_RETRY_MS 100u
+#define RPC_SERVER_BACKLOG 1024
+
+struct rpc_server_config {
+    const char *listen;         /* "HOST:PORT"; port 0 picks a free port (see rpc_server_port) */
+    const char *node_id;        /* this node, sent in HelloReply (<= KV_NODE_ID_BYTES_MAX) */
+    const char *cluster_name;   /* a Hello naming another cluster is refused (<= KV_CLUSTER_NAME_BYTES_MAX) */
+    uint32_t connections_max;   /* 0 = KV_CONNECTIONS_MAX_DEFAULT */
+    uint32_t inflight_max;      /* per connection; 0 = RPC_SERVER_INFLIGHT_MAX_DEFAULT */
+    uint32_t frame_bytes_max;   /* 0 = KV_FRAME_BYTES_MAX_DEFAULT */
+    uint32_t idle_timeout_ms;   /* 0 = KV_IDLE_TIMEOUT_MS_DEFAULT */
+    uint32_t frame_timeout_ms;  /* 0 = KV_FRAME_TIMEOUT_MS_DEFAULT */
+    size_t output_bytes_max;    /* 0 = KV_CONN_OUTPUT_BYTES_MAX_DEFAULT */
+    struct rpc_tls *tls;        /* RPC_TLS_SERVER context, or NULL for plain TCP; must outlive the server */
+};
+
+/* Who sent a request; valid only during the handler call (copy what you keep). */
+struct rpc_peer {
+    const char *addr;     /* "ip:port" */
+    const char *node_id;  /* from the peer's Hello; "" for most clients */
+    Ringkv__Role role;    /* from the peer's Hello */
+};
+
+/* Where a reply goes. A value: copy it freely, answer it once. */
+struct rpc_reply_handle {
+    struct rpc_server *server;
+    uint32_t slot;
+    uint32_t gen;
+    uint64_t request_id;
+};
+
+/*
+ * Receives one request (after the hello). req is owned by the handler
+ * (free with rpc_envelope_free, which also frees the key/value bytes it
+ * points to, so keep it until done with them). Answer through reply.
+ */
+typedef void (*rpc_request_fn)(void *arg, const struct rpc_peer *peer, Ringkv__Envelope *req,
+                               struct rpc_reply_handle reply);
+
+/* Counters since start (cumulative) and now (open). */
+struct rpc_server_stats {
+    uint64_t connections_open;      /* now, including ones being refused */
+    uint64_t connections_accepted;  /* cumulative */
+    uint64_t connections_refused;   /* over connections_max */
+    uint64_t hellos_refused;        /* wrong version or cluster, or no hello first */
+    uint64_t requests;              /* handed to the handler */
+    uint64_t replies_dropped;       /* answered after their connection closed */
+};
+
+/*
+ * Binds and starts accepting. The strings in cfg are copied. KV_OK and
+ * *out; KV_EINVAL (bad address or names), KV_EIO (cannot bind: logged),
+ * KV_ENOMEM.
+ */
+int rpc_server_start(struct event_base *base, const struct rpc_server_config *cfg,
+                     rpc_request_fn handler, void *arg, struct rpc_server **out) KV_MUST_USE;
+
+/* The bound TCP port (useful after listening on port 0). */
+uint16_t rpc_server_port(const struct rpc_server *s);
+
+void rpc_server_get_stats(const struct rpc_server *s, struct rpc_server_stats *out);
+
+/*
+ * Stops listening and closes every connection (unsent replies are
+ * dropped). Outstanding reply handles must not be used afterwards.
+ * NULL is allowed. Must not be called from inside the handler.
+ */
+void rpc_server_free(struct rpc_server *s);
+
+/*
+ * Sends reply for the request of h: sets reply->request_id; the caller sets
+ * status (normally 0) and the body. KV_OK; KV_ECLOSED if the connection is
+ * gone (reply dropped, not an error worth logging); KV_ETOOBIG if the reply
+ * does not fit in a frame (the peer gets a KV_ETOOBIG error instead).
+ * Reads reply only during the call.
+ */
+int rpc_reply_send(struct rpc_reply_handle h, Ringkv__Envelope *reply) KV_MUST_USE;
+
+/* Sends an error envelope (status, message; no body) for h. Same results as rpc_reply_send. */
+int rpc_reply_error(struct rpc_reply_handle h, int status, const char *message) KV_MUST_USE;
+
+#endif

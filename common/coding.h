@@ -56,6 +56,8 @@ static inline const char *kv_get_varint64(const char *p, const char *limit, uint
     uint64_t r = 0;
     for (int shift = 0; shift <= 63 && p < limit; shift += 7) {
         uint64_t b = (unsigned char)*p++;
+        if (shift == 63 && (b & 0x7e))
+            return NULL; /* the 10th byte may carry only bit 63 */
         r |= (b & 0x7f) << shift;
         if (!(b & 0x80)) {
             *out = r;

@@ -1,19 +1,23 @@
 /*
  * coord.h - the request entry points of a ringkv node.
  *
- * Every client request (native protocol, RESP, later node-to-node
- * forwarding) goes through these functions. On one node (N = 1) they read
- * and write the node's own engine; the cluster version (quorum requests)
- * keeps exactly this shape and adds replicas behind it.
+ * Every client request (native protocol, RESP) goes through these
+ * functions. Standalone (no cluster ops in the config) they read and
+ * write the node's own engine. In cluster mode the same functions run
+ * Dynamo quorum requests: see "Cluster mode" below and coordinator/README.md.
  *
  * Asynchronous contract. Each request function takes a completion callback
  * and its `arg`. The callback is called EXACTLY ONCE per call, with a
- * result whose `status` is KV_OK or a KV_E* code. With N = 1 the callback
- * is always called before the request function returns; with N > 1 it
- * will be called later from the event loop. Callers must handle both (do
- * not touch state after the call that the callback may have freed). The
- * request functions return nothing: every outcome, including invalid
- * arguments, is reported through the callback.
+ * result whose `status` is KV_OK or a KV_E* code, unless the coord is
+ * freed first (coord_free drops requests in flight without calling them).
+ * Standalone, and in a cluster when this node is the key's only replica,
+ * the callback is called before the request function returns; otherwise
+ * later, from coord_handle_message or coord_tick. Callers must handle
+ * both (do not touch state after the call that the callback may have
+ * freed). The request functions return nothing: every outcome, including
+ * invalid arguments, is reported through the callback. A callback may
+ * start new requests but must not call coord_handle_message, coord_tick
+ * or coord_free.
  *
  * Result lifetime. Everything a result points to (values, contexts) is
  * owned by the coordinator and valid only while the callback runs; copy
@@ -58,7 +62,35 @@
  * over its limit; counter overflow), KV_EEXIST (IF_ABSENT and the key is
  * visible), KV_ENOTFOUND (IF_EXISTS and the key is not visible), KV_ECORRUPT
  * (stored object unreadable), engine errors (KV_EIO, KV_ENOSPC, ...).
- * Later with N > 1: KV_EUNAVAIL, KV_ETIMEDOUT, KV_EINDOUBT.
+ * In cluster mode also: KV_EUNAVAIL (fewer live replicas than R or W
+ * when the request started: nothing was sent or written), KV_EINDOUBT (a
+ * write that got fewer than W acknowledgements by its deadline, or lost
+ * too many replicas, after it was stored or sent somewhere: it may have
+ * been applied; never reported as success or as plain failure),
+ * KV_ETIMEDOUT (a read without R replies by its deadline), KV_EBUSY
+ * (requests_max requests in flight).
+ *
+ * Cluster mode. Set cfg.net and cfg.cluster; the node must then:
+ *  - provide coord_cluster_ops: ring() returns the newest ring it knows
+ *    (gossip/ring.h; N is its n_val; borrowed until the next call into
+ *    the coord) and alive(id) whether gossip holds that member up
+ *    (alive, suspect or leaving: a suspect still gets writes rather than
+ *    a fallback; only dead or unknown members are replaced);
+ *  - provide coord_net_ops.send: carry the message (coordinator/coord_msg.h;
+ *    coord_msg_to_proto gives its cluster.proto form) to that node id,
+ *    best effort, without calling back into the coord; a failed send is a
+ *    lost message (the request's deadline handles it);
+ *  - call coord_handle_message(c, sender_id, msg, now) for every
+ *    ClusterMessage a peer sends (sender_id as authenticated by hello);
+ *  - call coord_tick(c, now) at or after coord_next_tick_ms(c) (deadlines,
+ *    hint delivery), with now from cfg.clock->mono_ms;
+ *  - optionally call coord_peer_up(c, id, now) when gossip sees a member
+ *    come back, so hints for it go out at once rather than at the next
+ *    scan;
+ *  - not install coord_compaction_filter (see there).
+ * Time is read only from cfg.clock (mono_ms for deadlines, wall_ms for
+ * TTLs and hint ages) and the `now` arguments; randomness only from a
+ * generator seeded with cfg.rand_seed. No sockets, threads or timers.
  */
 #ifndef RINGKV_COORDINATOR_COORD_H
 #define RINGKV_COORDINATOR_COORD_H
@@ -70,9 +102,11 @@
 #include "common/clock.h"
 #include "common/slice.h"
 #include "common/status.h"
+#include "gossip/ring.h"
 #include "storage/engine.h"
 
 struct coord;
+struct coord_msg;
 
 /* A tombstone is kept at least this long (7 days) before anti-entropy may
  * purge it, so a replica that was down for less cannot resurrect data. */
@@ -90,15 +124,64 @@ struct coord;
 #define COORD_SIBLINGS_LIMIT 1024u
 #define COORD_PARTITIONS_MAX 65536u  /* partition ids are be16 in engine keys */
 
+/* Cluster defaults. N is the ring's n_val (ring_create; COORD_N_DEFAULT is
+ * what a new cluster should use); R and W are per request, these when the
+ * request says DEFAULT (clamped to N). */
+#define COORD_N_DEFAULT 3u
+#define COORD_R_DEFAULT 2u
+#define COORD_W_DEFAULT 2u
+#define COORD_REQUESTS_LIMIT 65536u              /* request ids keep a 16-bit slot */
+#define COORD_REQUESTS_MAX_DEFAULT 16384u        /* in flight, reads still repairing included */
+#define COORD_HINT_TTL_MS_DEFAULT (3ull * 3600 * 1000)  /* 3 h */
+#define COORD_HINTS_PER_SEC_DEFAULT 200u         /* deliveries started per second */
+#define COORD_HINT_DELIVERIES_MAX_DEFAULT 8u     /* deliveries awaiting an ack */
+#define COORD_HINT_RETRY_MIN_MS_DEFAULT 1000u    /* backoff after a failed delivery ... */
+#define COORD_HINT_RETRY_MAX_MS_DEFAULT 60000u   /* ... doubling up to this */
+#define COORD_HINT_TIMEOUT_MS_DEFAULT 5000u      /* a delivery without ack by then failed */
+
+/* What a cluster node provides (see "Cluster mode" above). */
+struct coord_net_ops {
+    /* Sends msg to node_id, best effort. msg and all it points to are
+     * valid during the call only. Must not call into the coord. A return
+     * other than KV_OK counts as a lost message. */
+    int (*send)(void *ctx, const char *node_id, const struct coord_msg *msg);
+    void *ctx;
+};
+
+struct coord_cluster_ops {
+    /* The newest ring known here, or NULL (requests then fail KV_EUNAVAIL). */
+    const struct ring *(*ring)(void *ctx);
+    /* Whether gossip holds node_id up (alive, suspect or leaving). Never
+     * asked about this node itself. */
+    bool (*alive)(void *ctx, const char *node_id);
+    void *ctx;
+};
+
 struct coord_config {
     const char *node_id;        /* this node's id (NUL-terminated, 1..KV_NODE_ID_BYTES_MAX bytes) */
-    uint32_t partitions;        /* Q: power of two, 1..COORD_PARTITIONS_MAX; default 256 */
-    uint32_t n_replicas;        /* N; must be 1 until the quorum issue; default 1 */
+    uint32_t partitions;        /* Q: power of two, 1..COORD_PARTITIONS_MAX; default 256; in a
+                                 * cluster it must equal the ring's */
+    uint32_t n_replicas;        /* standalone: must be 1 (default). Ignored in cluster mode,
+                                 * where N is the ring's n_val */
     uint32_t key_bytes_max;     /* default KV_KEY_BYTES_MAX_DEFAULT; <= COORD_KEY_BYTES_LIMIT */
     uint32_t value_bytes_max;   /* default KV_VALUE_BYTES_MAX_DEFAULT; <= COORD_VALUE_BYTES_LIMIT */
     uint32_t siblings_max;      /* stored values per key; default KV_SIBLINGS_MAX_DEFAULT */
     const struct kv_clock *clock; /* time source (TTL); NULL: kv_clock_real */
     struct engine *engine;      /* borrowed; must outlive the coord */
+
+    /* Cluster mode: both set (copied), or both NULL for standalone. */
+    const struct coord_net_ops *net;
+    const struct coord_cluster_ops *cluster;
+    uint64_t rand_seed;         /* seeds the coord's generator (request ids, jitter) */
+    uint32_t r_default;         /* COORD_R_DEFAULT */
+    uint32_t w_default;         /* COORD_W_DEFAULT */
+    uint32_t requests_max;      /* COORD_REQUESTS_MAX_DEFAULT; 1..COORD_REQUESTS_LIMIT */
+    uint64_t hint_ttl_ms;       /* COORD_HINT_TTL_MS_DEFAULT; hints older than this are dropped */
+    uint32_t hints_per_sec;     /* COORD_HINTS_PER_SEC_DEFAULT; >= 1 */
+    uint32_t hint_deliveries_max; /* COORD_HINT_DELIVERIES_MAX_DEFAULT; >= 1 */
+    uint32_t hint_retry_min_ms; /* COORD_HINT_RETRY_MIN_MS_DEFAULT */
+    uint32_t hint_retry_max_ms; /* COORD_HINT_RETRY_MAX_MS_DEFAULT; >= min */
+    uint32_t hint_timeout_ms;   /* COORD_HINT_TIMEOUT_MS_DEFAULT */
 };
 
 /* Fills defaults; node_id and engine stay NULL and must be set. */
@@ -106,14 +189,35 @@ void coord_config_default(struct coord_config *cfg);
 
 /* Validates cfg and creates a coordinator. KV_EINVAL on a bad config
  * (logged once with the offending field). The strings and objects in cfg
- * are copied or borrowed as documented above. */
+ * are copied or borrowed as documented above. In cluster mode it counts
+ * the hints already stored in the engine (O(hints)). */
 int coord_new(const struct coord_config *cfg, struct coord **out) KV_MUST_USE;
+/* Frees c. Requests still in flight are dropped without their callbacks
+ * (a node drains first: coord_get_stats().requests_in_flight == 0). */
 void coord_free(struct coord *c);
+
+/* ---- cluster mode: the driver's side (see "Cluster mode" above) ---- */
+
+/* Handles one message from node `from` (its id). Replies and replica
+ * writes happen inside, through net.send and the engine; callbacks of
+ * requests it completes run inside. KV_EPROTO for a message that cannot
+ * be handled (unknown type, malformed object): counted, otherwise
+ * ignored. KV_ESTATE in standalone mode. */
+int coord_handle_message(struct coord *c, const char *from, const struct coord_msg *msg,
+                         uint64_t now_ms) KV_MUST_USE;
+/* Runs what is due at now_ms: request deadlines, hint delivery and expiry. */
+void coord_tick(struct coord *c, uint64_t now_ms);
+/* The earliest time coord_tick has work (UINT64_MAX: none). Calling it
+ * earlier or more often is harmless. */
+uint64_t coord_next_tick_ms(const struct coord *c);
+/* Gossip saw node_id come back: its delivery backoff is cleared and the
+ * next tick scans hints at once. */
+void coord_peer_up(struct coord *c, const char *node_id, uint64_t now_ms);
 
 /* ---- per-request options ---- */
 
 enum coord_consistency {
-    COORD_CONSISTENCY_DEFAULT = 0, /* R/W defaults of the cluster (2 of 3 later; 1 of 1 now) */
+    COORD_CONSISTENCY_DEFAULT = 0, /* r_default / w_default (2 of N = 3); 1 standalone */
     COORD_CONSISTENCY_ONE,
     COORD_CONSISTENCY_QUORUM,      /* N/2 + 1 */
     COORD_CONSISTENCY_ALL,
@@ -121,14 +225,14 @@ enum coord_consistency {
 };
 
 /* Options of one read (R) or write (W). A zeroed struct means defaults.
- * With N = 1 every level is satisfied by the local engine, but EXPLICIT
- * with replicas == 0 or > N is KV_EINVAL; the fields are kept so the
- * quorum coordinator uses them unchanged. */
+ * EXPLICIT with replicas == 0 or > N is KV_EINVAL. Standalone (N = 1)
+ * every level is satisfied by the local engine. */
 struct coord_options {
     enum coord_consistency consistency;
     uint32_t replicas;          /* R or W when consistency == EXPLICIT */
     uint32_t timeout_ms;        /* 0: KV_REQUEST_TIMEOUT_MS_DEFAULT */
-    bool primary_only;          /* refuse fallback replicas (sloppy quorum) */
+    bool primary_only;          /* no fallbacks: only the N primaries count
+                                 * (strict quorum overlap when R + W > N) */
 };
 
 /* ---- results ---- */
@@ -279,6 +383,23 @@ struct coord_stats {
     uint64_t siblings_created;  /* writes that left more than one visible value */
     uint64_t errors;            /* requests (or batch items) that failed; unmet NX/XX
                                  * conditions (KV_EEXIST, KV_ENOTFOUND) are not errors */
+    /* cluster mode */
+    uint64_t unavailable;       /* requests refused KV_EUNAVAIL (nothing sent) */
+    uint64_t indoubt;           /* writes answered KV_EINDOUBT */
+    uint64_t read_timeouts;     /* reads answered KV_ETIMEDOUT */
+    uint64_t forwarded;         /* writes sent to a primary to coordinate */
+    uint64_t forwards_served;   /* writes coordinated here for another node */
+    uint64_t read_repairs;      /* stale replicas sent the merged object after a read */
+    uint64_t replica_gets;      /* replica reads served for coordinators */
+    uint64_t replica_puts;      /* replica writes merged here (hint deliveries included) */
+    uint64_t replica_errors;    /* replica requests answered with an error */
+    uint64_t bad_messages;      /* messages refused KV_EPROTO */
+    uint64_t requests_in_flight;
+    uint64_t hints_stored;      /* writes kept here as a hint for a down node */
+    uint64_t hints_delivered;   /* hints acknowledged by their owner and deleted */
+    uint64_t hints_expired;     /* hints dropped undelivered after hint_ttl_ms */
+    uint64_t hints_pending;     /* hint keys stored here now */
+    uint64_t hint_failures;     /* delivery attempts that failed or timed out */
 };
 void coord_get_stats(const struct coord *c, struct coord_stats *out);
 
@@ -291,8 +412,11 @@ void coord_get_stats(const struct coord *c, struct coord_stats *out);
  * thread-safe and outlive the engine):
  *     static struct engine_compaction_filter f = { coord_compaction_filter, NULL };
  *     f.arg = (void *)clock;  eo.compaction_filter = &f;
- * In a cluster, purging re-issues dots the replicas may still hold;
- * the quorum issue must gate it like tombstone purge (see coord.c). */
+ * Standalone only: in a cluster, a replica that purged an object would
+ * re-issue dots another replica still holds for it (a later write could
+ * then be mistaken for the old one and dropped), so cluster nodes must
+ * not install it until anti-entropy gates purging like tombstone purge
+ * (every replica has expired the object). */
 enum engine_filter_decision coord_compaction_filter(void *arg, int level, struct kv_slice key,
                                                     struct kv_slice value);
 

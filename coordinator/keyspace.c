@@ -74,3 +74,36 @@ void keyspace_partition_range(enum keyspace_kind kind, uint32_t partition, char 
         end[1] = end[2] = 0;
     }
 }
+
+size_t keyspace_hint_encode(struct kv_slice target, uint32_t partition, struct kv_slice user_key, char *dst)
+{
+    assert(target.len >= 1 && target.len <= KEYSPACE_HINT_TARGET_BYTES_MAX);
+    assert(partition < KEYSPACE_PARTITIONS_MAX);
+    dst[0] = (char)KEYSPACE_HINT;
+    dst[1] = (char)target.len;
+    memcpy(dst + 2, target.data, target.len);
+    dst[2 + target.len] = (char)(partition >> 8);
+    dst[3 + target.len] = (char)partition;
+    if (user_key.len)
+        memcpy(dst + KEYSPACE_HINT_PREFIX_BYTES(target.len), user_key.data, user_key.len);
+    return KEYSPACE_HINT_PREFIX_BYTES(target.len) + user_key.len;
+}
+
+int keyspace_hint_decode(const struct keyspace *ks, struct kv_slice ekey, struct kv_slice *target_out,
+                         uint32_t *partition_out, struct kv_slice *user_key_out)
+{
+    const unsigned char *u = (const unsigned char *)ekey.data;
+    if (ekey.len < KEYSPACE_HINT_PREFIX_BYTES(1) || u[0] != KEYSPACE_HINT)
+        return KV_EINVAL;
+    size_t t = u[1];
+    if (t == 0 || t > KEYSPACE_HINT_TARGET_BYTES_MAX || ekey.len < KEYSPACE_HINT_PREFIX_BYTES(t))
+        return KV_EINVAL;
+    uint32_t partition = ((uint32_t)u[2 + t] << 8) | u[3 + t];
+    if (partition >= ks->partitions)
+        return KV_EINVAL;
+    *target_out = kv_slice_make(ekey.data + 2, t);
+    *partition_out = partition;
+    *user_key_out = kv_slice_make(ekey.data + KEYSPACE_HINT_PREFIX_BYTES(t),
+                                  ekey.len - KEYSPACE_HINT_PREFIX_BYTES(t));
+    return KV_OK;
+}

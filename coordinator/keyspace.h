@@ -2,12 +2,30 @@
  * keyspace.h - how ringkv lays out keys inside the storage engine, and
  * which partition a user key belongs to.
  *
- * Engine key of a stored object (and later of hints and metadata):
+ * Engine key of a stored object (kind DATA):
  *
  *   offset  size  field
- *   0       1     kind        KEYSPACE_DATA = 0x01 (reserved: HINT 0x02, META 0x03)
+ *   0       1     kind        KEYSPACE_DATA = 0x01 (reserved: META 0x03)
  *   1       2     partition   big-endian, 0 .. Q-1
  *   3       n     user key    the client's key bytes, unchanged
+ *
+ * Engine key of a hint (kind HINT): an object a fallback keeps for a
+ * primary that was down when it was written (hinted handoff), until that
+ * node acknowledges it:
+ *
+ *   offset  size  field
+ *   0       1     kind        KEYSPACE_HINT = 0x02
+ *   1       1     t           length of the target node id, 1 .. KV_NODE_ID_BYTES_MAX
+ *   2       t     target      the node id the object is meant for
+ *   2+t     2     partition   big-endian, 0 .. Q-1
+ *   4+t     n     user key
+ *
+ * so all hints for one target are one contiguous range (kind ++ t ++
+ * target), ordered by partition then key inside it. The length byte
+ * (rather than a terminator) keeps the target unambiguous for any id
+ * bytes. Example: a hint for node "n2" of key "k" in partition 5:
+ *   02 02 6e 32 00 05 6b   (7 bytes = KEYSPACE_HINT_PREFIX_BYTES(2) + 1)
+ * The value of a hint key is a hint record (coordinator/hint.h).
  *
  * Big-endian partition ids make the engine's memcmp order sort by
  * (kind, partition, user key), so each (kind, partition) is one
@@ -28,12 +46,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/limits.h"
 #include "common/slice.h"
 #include "common/status.h"
 
 enum keyspace_kind {
     KEYSPACE_DATA = 0x01,   /* stored objects (coordinator/object.h) */
-    KEYSPACE_HINT = 0x02,   /* reserved: hinted handoff */
+    KEYSPACE_HINT = 0x02,   /* hinted handoff: objects kept for another node */
     KEYSPACE_META = 0x03,   /* reserved: node metadata */
 };
 
@@ -41,6 +60,9 @@ enum keyspace_kind {
 #define KEYSPACE_PARTITIONS_MAX 65536u          /* ids must fit the be16 field */
 #define KEYSPACE_PARTITIONS_DEFAULT 256u
 #define KEYSPACE_HASH_SEED 0u
+/* kind + target length + target + be16 partition, for a target of t bytes. */
+#define KEYSPACE_HINT_PREFIX_BYTES(t) (1 + 1 + (t) + 2)
+#define KEYSPACE_HINT_TARGET_BYTES_MAX KV_NODE_ID_BYTES_MAX  /* 64; fits the length byte */
 
 struct keyspace {
     uint32_t partitions;    /* Q */
@@ -62,7 +84,8 @@ void keyspace_put_prefix(char *dst, enum keyspace_kind kind, uint32_t partition)
 size_t keyspace_encode(const struct keyspace *ks, enum keyspace_kind kind, struct kv_slice user_key,
                        char *dst);
 
-/* Splits an engine key. KV_EINVAL if it is shorter than the prefix, its
+/* Splits an engine key of kind DATA or META (not HINT: see
+ * keyspace_hint_decode). KV_EINVAL if it is shorter than the prefix, its
  * kind is unknown or its partition is >= Q. user_key points into ekey. */
 int keyspace_decode(const struct keyspace *ks, struct kv_slice ekey, enum keyspace_kind *kind_out,
                     uint32_t *partition_out, struct kv_slice *user_key_out) KV_MUST_USE;
@@ -72,5 +95,17 @@ int keyspace_decode(const struct keyspace *ks, struct kv_slice ekey, enum keyspa
  * is (kind + 1) ++ 0x0000, the start of the next kind. */
 void keyspace_partition_range(enum keyspace_kind kind, uint32_t partition, char begin[KEYSPACE_PREFIX_BYTES],
                               char end[KEYSPACE_PREFIX_BYTES]);
+
+/* Writes the hint key of (target, partition, user_key) at dst, which has
+ * room for KEYSPACE_HINT_PREFIX_BYTES(target.len) + user_key.len bytes;
+ * returns its length. target.len must be 1 .. KEYSPACE_HINT_TARGET_BYTES_MAX
+ * and partition < KEYSPACE_PARTITIONS_MAX (asserted). */
+size_t keyspace_hint_encode(struct kv_slice target, uint32_t partition, struct kv_slice user_key, char *dst);
+
+/* Splits a hint key. KV_EINVAL unless its kind is HINT, the target length
+ * is 1 .. KEYSPACE_HINT_TARGET_BYTES_MAX and fits, and the partition is
+ * < Q. target and user_key point into ekey. */
+int keyspace_hint_decode(const struct keyspace *ks, struct kv_slice ekey, struct kv_slice *target_out,
+                         uint32_t *partition_out, struct kv_slice *user_key_out) KV_MUST_USE;
 
 #endif

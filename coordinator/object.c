@@ -16,7 +16,7 @@ void object_init(struct object *o) { dvv_init(&o->clock); }
 void object_clear(struct object *o) { dvv_clear(&o->clock); }
 void object_free(struct object *o) { dvv_free(&o->clock); }
 
-/* Parses a record header; the payload is the rest. NULL if malformed. */
+/* Parses a record header; the payload is the rest. False if malformed. */
 static bool record_parse(struct kv_slice rec, struct object_sibling *out)
 {
     const char *p = rec.data, *limit = rec.data + rec.len;

@@ -28,7 +28,8 @@ fi
 ninja -C "$bin" node/kvnode client/kvctl >/dev/null || ninja -C "$bin" node/kvnode client/kvctl
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/ringkv-image.XXXXXX")
-trap 'rm -rf "$ctx"' EXIT
+buildlog=$(mktemp "${TMPDIR:-/tmp}/ringkv-image-log.XXXXXX")
+trap 'rm -rf "$ctx" "$buildlog"' EXIT
 "$root/deploy/collect-rootfs.sh" "$ctx/rootfs" "$bin" >/dev/null
 mkdir "$ctx/data"
 cp "$root/deploy/Dockerfile" "$ctx/Dockerfile"
@@ -37,9 +38,13 @@ printf '%s\n' rootfs/.ringkv-rootfs >"$ctx/.dockerignore"
 version=$("$bin/node/kvnode" --version | awk '{ print $2 }')
 # The classic builder: it needs no buildx plugin and FROM scratch needs no
 # registry. BuildKit would work too where it is installed.
-DOCKER_BUILDKIT=0 docker build -q -t "$tag" \
+# Its output (and its deprecation notice) is shown only if the build fails.
+if ! DOCKER_BUILDKIT=0 docker build -t "$tag" \
   --label "org.opencontainers.image.version=$version" \
   --label "org.opencontainers.image.revision=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  "$ctx" >/dev/null
+  "$ctx" >"$buildlog" 2>&1; then
+  cat "$buildlog" >&2
+  die "docker build failed"
+fi
 bytes=$(docker image inspect -f '{{.Size}}' "$tag")
 echo "build-image: $tag kvnode $version, $((bytes / 1024 / 1024)) MiB ($bytes bytes)"

@@ -16,6 +16,7 @@ bin=${RINGKV_BIN_DIR:-$root/build}
 usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 health() { curl -fsS --max-time 1 "http://127.0.0.1:$((8100 + $1))/health" >/dev/null 2>&1; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 up() {
   local n=${1:-3}
@@ -30,6 +31,14 @@ up() {
       echo "node$i already running (pid $(cat "$dir/node$i.pid"))"
       continue
     fi
+    # Another listener on a node port (the compose cluster publishes the
+    # same ones) would also answer the health check below: refuse early.
+    for p in $((7100 + i)) $((6400 + i)) $((8100 + i)); do
+      if port_busy "$p"; then
+        echo "node$i: 127.0.0.1:$p is already in use (the compose cluster? docker-compose -f deploy/docker-compose.yml down)" >&2
+        exit 1
+      fi
+    done
     mkdir -p "$dir/node$i"
     "$bin/node/kvnode" --node-id "node$i" --data-dir "$dir/node$i" \
       --listen "127.0.0.1:$((7100 + i))" --resp "127.0.0.1:$((6400 + i))" \
@@ -38,7 +47,11 @@ up() {
     echo $! >"$dir/node$i.pid"
   done
   for i in $(seq 1 "$n"); do
-    for _ in $(seq 1 100); do health "$i" && break; sleep 0.1; done
+    for _ in $(seq 1 100); do
+      health "$i" && break
+      kill -0 "$(cat "$dir/node$i.pid")" 2>/dev/null || { echo "node$i exited; see $dir/node$i.log" >&2; exit 1; }
+      sleep 0.1
+    done
     health "$i" || { echo "node$i did not become healthy; see $dir/node$i.log" >&2; exit 1; }
   done
   echo "$n nodes up. Try:"

@@ -12,7 +12,10 @@
  *  - gossip to 3 members every 200 ms while updates are queued: a
  *    broadcast reaches 1,000 members in ~log4(1000) = 5 rounds (~1 s)
  *    instead of waiting for probes, and costs nothing when idle;
- *  - retransmit 4 * ceil(log10(n + 1)): 16 sends per update at 1,000.
+ *  - retransmit 4 * max(3, ceil(log10(n + 1))): 12 sends per update up to
+ *    999 members, 16 at 1,000 (timing.h says why the floor);
+ *  - push-pull every 30 s, scaled to 180 s at 1,000 members, and every
+ *    2 s while answers keep bringing members we did not know (start-up).
  */
 #include "gossip/membership.h"
 
@@ -63,8 +66,8 @@ static bool config_valid(const struct membership_config *c)
            c->probe_interval_ms > 0 && c->probe_timeout_ms > 0 && c->probe_timeout_ms < c->probe_interval_ms &&
            c->indirect_checks <= MEMBERSHIP_INDIRECT_CHECKS_MAX && c->suspicion_mult > 0 &&
            c->suspicion_max_mult >= 1 && c->retransmit_mult > 0 && c->gossip_interval_ms > 0 &&
-           c->gossip_fanout <= MEMBERSHIP_GOSSIP_FANOUT_MAX &&
-           c->push_pull_interval_ms > 0 && c->push_pull_fast_ms > 0 && c->reconnect_interval_ms > 0 && c->join_retry_ms > 0 &&
+           c->gossip_fanout <= MEMBERSHIP_GOSSIP_FANOUT_MAX && c->push_pull_interval_ms > 0 &&
+           c->push_pull_fast_ms > 0 && c->reconnect_interval_ms > 0 && c->join_retry_ms > 0 &&
            c->ring_fetch_retry_ms > 0 && c->stall_ms > 0 && c->packet_bytes_max >= 256 &&
            c->members_max >= 1 && c->members_max <= MEMBERSHIP_MEMBERS_MAX;
 }
@@ -312,6 +315,8 @@ void mb_apply_suspect(struct membership *m, uint32_t idx, uint64_t incarnation, 
     uint64_t from_hash = from.len ? id_hash(from) : 0;
     uint32_t from_idx = from.len ? mb_find(m, from) : MB_NONE;
     if (mb->state == GOSSIP_SUSPECT) {
+        /* Suspected again after a refutation we missed: same timer, newer incarnation. */
+        mb->incarnation = incarnation;
         if (mb_suspicion_confirm(m, idx, from_hash)) {
             mb->from = from_idx;
             broadcast_queue_push(&m->bq, idx);
@@ -482,7 +487,7 @@ int membership_create(const struct membership_config *cfg, const struct membersh
                       struct membership **out)
 {
     if (!config_valid(cfg) || !net || !net->send) {
-        log_error("gossip", "msg=\"invalid membership config\"");
+        log_error("gossip", "\"invalid membership config\"");
         return KV_EINVAL;
     }
     struct membership *m = calloc(1, sizeof *m);
@@ -500,7 +505,8 @@ int membership_create(const struct membership_config *cfg, const struct membersh
     /* Spread the first timers over one period so restarted fleets do not probe in lockstep. */
     m->next_probe_ms = now_ms + kv_rand_below(&m->rand, cfg->probe_interval_ms);
     m->next_gossip_ms = now_ms + cfg->gossip_interval_ms;
-    m->next_push_pull_ms = now_ms + cfg->push_pull_interval_ms / 2 + kv_rand_below(&m->rand, cfg->push_pull_interval_ms);
+    m->next_push_pull_ms =
+        now_ms + cfg->push_pull_interval_ms / 2 + kv_rand_below(&m->rand, cfg->push_pull_interval_ms);
     m->next_reconnect_ms = now_ms + cfg->reconnect_interval_ms;
     int rc = add_self(m, now_ms);
     if (rc != KV_OK) {
@@ -585,7 +591,7 @@ int membership_handle_message(struct membership *m, const char *from, const stru
     m->stats.msgs_in++;
     if (!kv_slice_eq(msg->cluster, kv_slice_str(m->cluster))) {
         m->stats.dropped_cluster++;
-        log_debug("gossip", "msg=\"dropped: foreign cluster\" from=%s", from ? from : "?");
+        log_debug("gossip", "\"dropped: foreign cluster\" from=%s", from ? from : "?");
         return KV_EAUTH;
     }
     if (kv_slice_eq(msg->sender_id, kv_slice_str(m->cfg.id))) {

@@ -14,12 +14,14 @@
  *    by raising its incarnation and broadcasting that it is alive;
  *  - updates (alive / suspect / dead / leaving / left) ride piggybacked on
  *    pings and acks, and on small gossip messages sent to a few random
- *    members while updates are queued; each is sent ~λ·log(n) times;
+ *    members while updates are queued; each is sent λ·max(3, log10 n)
+ *    times, freshest first;
  *  - periodically a full-state push-pull with one random member (and,
  *    less often, with a dead one, so a healed partition merges back)
- *    repairs whatever gossip missed; a new node joins by a push-pull with
- *    its seeds; the ring travels in push-pulls to members whose ring
- *    version is older;
+ *    repairs whatever gossip missed (every 2 s instead while the answers
+ *    keep bringing unknown members, as when a cluster starts); a new node
+ *    joins by a push-pull with each of its seeds; the ring travels in
+ *    push-pulls to members whose ring version is older;
  *  - a member's own health (Lifeguard "local health awareness"): missed
  *    nacks, refutations and stalls stretch its probe interval, so a slow
  *    node accuses others less;
@@ -39,7 +41,9 @@
  * Sans-I/O: nothing here touches sockets, clocks or rand. The driver
  * (node/ with libevent, tests/sim with virtual time) calls
  * membership_handle_message for every decoded message and
- * membership_tick at or after membership_next_tick_ms; messages go out
+ * membership_tick at or after membership_next_tick_ms (never more than a
+ * gossip interval away; ticks further apart than gossip_interval_ms +
+ * stall_ms are taken as a stall of this process); messages go out
  * through membership_net_ops.send and changes come back through
  * membership_event_ops.on_event. Both callbacks run synchronously inside
  * handle_message / tick / the other calls, must not call back into the
@@ -47,7 +51,9 @@
  * the message and event pointers die when the callback returns.
  *
  * Threading: not thread-safe; one owner thread. Memory: O(members), about
- * 150 bytes per member plus the broadcast queue.
+ * 150 bytes per member with short ids. Members are never forgotten (dead
+ * and left ones stay, so stale news cannot resurrect them); members_max
+ * bounds the table.
  */
 #ifndef RINGKV_GOSSIP_MEMBERSHIP_H
 #define RINGKV_GOSSIP_MEMBERSHIP_H
@@ -172,8 +178,10 @@ void membership_free(struct membership *m);
 
 /*
  * Joins through seed addresses (copied, at most MEMBERSHIP_SEEDS_MAX; our
- * own address is skipped): sends each a push-pull now and again every
- * join_retry_ms until some peer answers one or contacts us.
+ * own address is skipped): sends each a push-pull now, and again to each
+ * seed that has not answered yet, backing off from join_retry_ms to
+ * push_pull_interval_ms. Answers carry the seed's whole member table.
+ * KV_EINVAL for a bad address or too many seeds, KV_ENOMEM.
  */
 int membership_join(struct membership *m, const char *const *seeds, size_t n_seeds, uint64_t now_ms) KV_MUST_USE;
 

@@ -3,7 +3,8 @@
  *   membership.c  table, update rules, events, getters, dispatch
  *   probe.c       probe cycle, indirect probes, suspicion timers, gossip rounds
  *   pushpull.c    full-state exchange, joins, reconnects, ring transfer
- * Not for use outside gossip/.
+ * Functions shared between those files carry the short prefix mb_. Not
+ * for use outside gossip/.
  */
 #ifndef RINGKV_GOSSIP_MEMBERSHIP_INTERNAL_H
 #define RINGKV_GOSSIP_MEMBERSHIP_INTERNAL_H
@@ -135,8 +136,9 @@ void mb_msg_init(struct membership *m, struct gossip_msg *msg, enum gossip_msg_t
 void mb_piggyback(struct membership *m, struct gossip_msg *msg);
 bool mb_is_live(enum gossip_state s);
 /* Up to k distinct random members passing the filter (excluding self and `skip`). */
-size_t mb_random_members(struct membership *m, size_t k, uint32_t skip, bool (*ok)(const struct membership *m, uint32_t idx, uint64_t now_ms),
-                         uint64_t now_ms, uint32_t *out);
+size_t mb_random_members(struct membership *m, size_t k, uint32_t skip,
+                         bool (*ok)(const struct membership *m, uint32_t idx, uint64_t now_ms), uint64_t now_ms,
+                         uint32_t *out);
 int mb_scratch_reserve(struct membership *m, size_t n) KV_MUST_USE;
 
 /* probe.c */

@@ -229,7 +229,7 @@ void mb_on_push_pull(struct membership *m, const struct gossip_msg *msg, uint64_
         struct ring *r = NULL;
         if (ring_decode(msg->ring.data, msg->ring.len, &r) != KV_OK) {
             m->stats.rings_rejected++;
-            log_warn("gossip", "msg=\"invalid ring in push-pull\" peer=%.*s", (int)msg->sender_id.len,
+            log_warn("gossip", "\"invalid ring in push-pull\" peer=%.*s", (int)msg->sender_id.len,
                      msg->sender_id.data);
         } else {
             uint32_t source = mb_find(m, msg->sender_id);

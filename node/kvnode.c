@@ -49,8 +49,6 @@
 /* After the last request finished: time for queued replies to be written. */
 #define NODE_SHUTDOWN_FLUSH_MS 100u
 
-extern char **environ;
-
 struct node {
     struct node_config cfg;
     struct event_base *base;

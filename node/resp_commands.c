@@ -204,19 +204,20 @@ static void cmd_batch_get(struct resp_conn *c, struct resp_slot *slot, const str
 
 /* ---- SET, MSET ---- */
 
-static void on_put(void *arg, const struct coord_put_result *r)
+void resp_set_reply(struct resp_slot *slot, int status)
 {
-    struct resp_slot *slot = arg;
-    if (r->status == KV_OK) {
+    if (status == KV_OK) {
         resp_put_simple(resp_slot_writer(slot), "OK");
         resp_slot_finish(slot, true);
-    } else if (slot->conditional && (r->status == KV_EEXIST || r->status == KV_ENOTFOUND)) {
+    } else if (slot->conditional && (status == KV_EEXIST || status == KV_ENOTFOUND)) {
         resp_put_null(resp_slot_writer(slot)); /* NX / XX not met: not an error */
         resp_slot_finish(slot, true);
     } else {
-        reply_status(slot, r->status);
+        reply_status(slot, status);
     }
 }
+
+static void on_put(void *arg, const struct coord_put_result *r) { resp_set_reply(arg, r->status); }
 
 /* Parses SET's options into a; NULL on success, else the error line. */
 static const char *set_options(const struct resp_command *cmd, struct coord_put_args *a)
@@ -260,6 +261,10 @@ static void cmd_set(struct resp_conn *c, struct resp_slot *slot, const struct re
     if (!check_key(c, slot, a.key) || !check_value(c, slot, a.value))
         return;
     slot->conditional = a.condition != COORD_PUT_ALWAYS;
+    if (resp_batch_add(c, slot, &a))
+        return;
+    if (c->deferred)
+        resp_batch_run(c->server); /* keep this connection's writes in order */
     coord_put(c->server->coord, &a, &c->server->opts, on_put, slot);
 }
 
@@ -300,7 +305,8 @@ static void cmd_mset(struct resp_conn *c, struct resp_slot *slot, const struct r
         s->put_args_cap = n;
     }
     for (uint32_t i = 0; i < n; i++)
-        s->put_args[i] = (struct coord_put_args){ .key = cmd->argv[1 + 2 * i], .value = cmd->argv[2 + 2 * i] };
+        s->put_args[i] = (struct coord_put_args){ .key = cmd->argv[1 + 2 * i],
+                                                  .value = cmd->argv[2 + 2 * i] };
     coord_batch_put(s->coord, s->put_args, n, &s->opts, on_batch_put, slot);
 }
 
@@ -590,11 +596,13 @@ static const struct resp_cmd_def g_cmds[] = {
     { "quit", 4, -1, RESP_CMD_QUIT, cmd_quit },
 };
 
-/* Linear, but the length test rejects nearly every entry without a compare. */
+/* Linear, but the length and first-letter tests (ASCII: | 0x20 lowers a
+ * letter) reject nearly every entry without a string compare. */
 static const struct resp_cmd_def *resp_lookup(struct kv_slice name)
 {
     for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++)
-        if (name.len == g_cmds[i].len && strncasecmp(name.data, g_cmds[i].name, name.len) == 0)
+        if (name.len == g_cmds[i].len && (name.data[0] | 0x20) == g_cmds[i].name[0] &&
+            strncasecmp(name.data, g_cmds[i].name, name.len) == 0)
             return &g_cmds[i];
     return NULL;
 }
@@ -627,6 +635,9 @@ void resp_dispatch(struct resp_conn *c, const struct resp_command *cmd)
         reply_unknown(slot, cmd);
         return;
     }
+    /* A command after a deferred SET of this connection must see its effect. */
+    if (c->deferred && d->id != RESP_CMD_SET)
+        resp_batch_run(c->server);
     if ((d->arity > 0 && cmd->argc != (uint32_t)d->arity) ||
         (d->arity < 0 && cmd->argc < (uint32_t)-d->arity)) {
         resp_put_errorf(resp_slot_writer(slot), "ERR wrong number of arguments for '%s' command",

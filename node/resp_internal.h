@@ -14,6 +14,17 @@
  * A connection that closes with slots in flight orphans them (slot->conn
  * becomes NULL); their late answers are written into the slot's own
  * buffer and dropped when they finish.
+ *
+ * Write coalescing (resp_batch.c). A SET is not written at once: its key,
+ * value and options are copied into the server's batch, and after every
+ * connection that was readable in this loop iteration has been served,
+ * the whole batch goes to the coordinator as one coord_batch_put, which
+ * the engine commits with one WAL write (and, with --sync always, one
+ * fsync). Each SET still gets its own reply, sent after the batch ran.
+ * Order within a connection holds because any other command on a
+ * connection with a deferred SET runs the batch first; across
+ * connections a deferred SET is not yet acknowledged, so a concurrent
+ * reader may see either value, as with any concurrent request.
  */
 #ifndef RINGKV_NODE_RESP_INTERNAL_H
 #define RINGKV_NODE_RESP_INTERNAL_H
@@ -42,6 +53,31 @@ enum resp_cmd_id {
 };
 
 struct resp_conn;
+struct resp_slot;
+struct resp_batch_run;
+
+/* One deferred SET; key and value live in resp_batch.bytes. */
+struct resp_batch_item {
+    struct resp_slot *slot;
+    size_t key_off, value_off;
+    size_t key_len, value_len;
+    uint64_t ttl_ms;
+    enum coord_condition condition;
+};
+
+struct resp_batch {
+    struct event ev;                    /* active while items or touched conns wait */
+    bool scheduled;
+    bool running;                       /* inside the coordinator: finishing slots only touch */
+    struct resp_batch_item *items;
+    uint32_t n, cap;
+    struct coord_put_args *args;        /* built from items when the batch runs */
+    uint32_t args_cap;
+    struct kv_buf bytes;
+    struct resp_conn *touched;          /* connections with replies to send after a run */
+    struct resp_batch_run *inflight;    /* runs the coordinator has not answered */
+    struct resp_batch_run *spare;       /* one run object kept for reuse */
+};
 
 struct resp_slot {
     struct resp_conn *conn;     /* NULL once orphaned */
@@ -77,6 +113,7 @@ struct resp_server {
     uint64_t commands;                  /* for INFO */
     uint64_t started_ms;
     struct resp_slot *free_slots;
+    struct resp_batch batch;
     struct coord_put_args *put_args;    /* MSET scratch, reused */
     uint32_t put_args_cap;
     struct metrics_listener lm;
@@ -105,6 +142,10 @@ struct resp_conn {
     bool reading_paused;                /* output over the high-water mark */
     bool write_armed;
     bool closing;                       /* QUIT or protocol error: close once flushed */
+    bool eof;                           /* the peer half-closed: close once all is answered */
+    uint32_t deferred;                  /* SETs of this connection in the batch */
+    bool touched;                       /* on the batch's touched list */
+    struct resp_conn *touched_next;
 };
 
 /* Names of the commands for metrics labels (lower case), by id. */
@@ -119,5 +160,25 @@ struct resp_writer *resp_slot_writer(struct resp_slot *s);
 void resp_slot_finish(struct resp_slot *s, bool ok);
 /* QUIT: stop parsing this connection's input; close once replies are out. */
 void resp_conn_quit(struct resp_conn *c);
+/* Sends replies, runs input held back by the output limit, closes a
+ * finished connection. Returns false if c was freed. */
+bool resp_conn_after_io(struct resp_conn *c);
+
+/* resp_commands.c: the reply of a SET with coordinator status `status`. */
+void resp_set_reply(struct resp_slot *slot, int status);
+
+/* resp_batch.c: write coalescing (see the top of this file). */
+void resp_batch_init(struct resp_server *s);
+void resp_batch_free(struct resp_server *s);
+/* Defers the SET a on slot; false if it cannot (no memory, value too big):
+ * the caller then writes it at once, after resp_batch_run if c->deferred. */
+bool resp_batch_add(struct resp_conn *c, struct resp_slot *slot, const struct coord_put_args *a);
+/* Runs the deferred SETs now (connections other than the one dispatching
+ * get their replies sent from the batch event). */
+void resp_batch_run(struct resp_server *s);
+/* A slot of c finished inside a run: send c's replies after it. */
+void resp_batch_touch(struct resp_conn *c);
+/* c is closing: drop it from the touched list. */
+void resp_batch_forget(struct resp_conn *c);
 
 #endif

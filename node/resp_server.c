@@ -33,7 +33,6 @@
 #define RESP_REFUSED_REPLY "-ERR max number of clients reached\r\n"
 
 static void resp_conn_close(struct resp_conn *c, const char *reason);
-static bool resp_conn_after_io(struct resp_conn *c);
 static void resp_conn_process(struct resp_conn *c);
 
 static uint64_t resp_now_ms(void) { return kv_mono_ns() / 1000000u; }
@@ -122,7 +121,11 @@ void resp_slot_finish(struct resp_slot *slot, bool ok)
     if (c->head != slot)
         return; /* an earlier reply is still pending; it will pull this one */
     resp_conn_drain_slots(c);
-    if (!c->in_dispatch)
+    if (c->in_dispatch)
+        return; /* the read handler sends at the end of its batch */
+    if (s->batch.running)
+        resp_batch_touch(c); /* sent once the whole write batch has answered */
+    else
         (void)resp_conn_after_io(c); /* a late answer: send it now */
 }
 
@@ -134,7 +137,7 @@ void resp_conn_quit(struct resp_conn *c) { c->closing = true; }
  * or a protocol error, and during shutdown. */
 static void resp_conn_update_reading(struct resp_conn *c)
 {
-    bool want = !c->reading_paused && !c->closing && !c->server->stopped;
+    bool want = !c->reading_paused && !c->closing && !c->eof && !c->server->stopped;
     if (want == c->reading)
         return;
     c->reading = want;
@@ -195,9 +198,7 @@ static bool resp_conn_flush(struct resp_conn *c)
     return true;
 }
 
-/* After any I/O: send replies, then close if the connection is done.
- * Returns false if c was freed. */
-static bool resp_conn_after_io(struct resp_conn *c)
+bool resp_conn_after_io(struct resp_conn *c)
 {
     if (!resp_conn_flush(c))
         return false;
@@ -207,9 +208,10 @@ static bool resp_conn_after_io(struct resp_conn *c)
         if (!resp_conn_flush(c))
             return false;
     }
-    if (c->closing && !c->head && c->out_off == c->out.buf.len) {
+    bool done = c->closing || (c->eof && !c->input_pending);
+    if (done && !c->head && c->out_off == c->out.buf.len) {
         shutdown(c->fd, SHUT_WR);
-        resp_conn_close(c, c->parser.failed ? "protocol error" : "quit");
+        resp_conn_close(c, c->parser.failed ? "protocol error" : c->eof ? "peer closed" : "quit");
         return false;
     }
     return true;
@@ -317,8 +319,8 @@ static void resp_read_cb(evutil_socket_t fd, short what, void *arg)
         resp_conn_close(c, "read error");
         return;
     }
-    if (n == 0) { /* half-close: answer what was sent, then close */
-        c->closing = true;
+    if (n == 0) { /* half-close: answer everything that was sent, then close */
+        c->eof = true;
         resp_conn_update_reading(c);
         (void)resp_conn_after_io(c);
         return;
@@ -344,6 +346,7 @@ static void resp_conn_close(struct resp_conn *c, const char *reason)
     if (c->write_armed)
         event_del(&c->write_ev);
     close(c->fd);
+    resp_batch_forget(c);
     struct resp_slot *slot = c->head;
     while (slot) {
         struct resp_slot *next = slot->next;
@@ -498,6 +501,7 @@ int resp_server_new(struct event_base *base, const struct resp_server_config *cf
     s->coord = coord;
     evtimer_assign(&s->accept_retry, base, resp_accept_retry_cb, s);
     event_assign(&s->sweep, base, -1, EV_PERSIST, resp_sweep_cb, s);
+    resp_batch_init(s);
     s->listen = strdup(cfg->listen);
     s->node_id = strdup(cfg->node_id ? cfg->node_id : "");
     s->version = strdup(cfg->version ? cfg->version : "");
@@ -561,8 +565,10 @@ void resp_server_free(struct resp_server *s)
         evconnlistener_free(s->listener);
     evtimer_del(&s->accept_retry);
     evtimer_del(&s->sweep);
+    resp_batch_run(s); /* SETs already received are written, their replies dropped */
     while (s->conns)
         resp_conn_close(s->conns, "server shutdown");
+    resp_batch_free(s);
     while (s->free_slots) {
         struct resp_slot *slot = s->free_slots;
         s->free_slots = slot->next;

@@ -11,12 +11,18 @@
  * Connections. Requests may be pipelined: every complete command in the
  * input is parsed and dispatched in one go, and the replies are written in
  * request order even when the coordinator answers out of order or later.
- * Replies of one input batch are sent with one write. Limits, all from the
- * config: connections per listener (one more gets "-ERR max number of
- * clients reached" and is closed), command size (a longer bulk or command
- * is a protocol error), idle time, time to finish a started command
- * (slow-loris), and unsent reply bytes (above it the connection is not
- * read until the backlog halves). A protocol error is answered with
+ * Replies of one input batch are sent with one write. SETs from every
+ * connection served in one event-loop iteration are written to the
+ * coordinator as one batch (one WAL write, one fsync with --sync always);
+ * see resp_internal.h for why this keeps each connection's order.
+ *
+ * Limits, all from the config: connections per listener (one more gets
+ * "-ERR max number of clients reached" and is closed), command size (a
+ * longer bulk or command is a protocol error), idle time, time to finish
+ * a started command (slow-loris), and unsent reply bytes (above it no
+ * more commands are parsed and the connection is not read until the
+ * backlog halves; one MGET reply may not exceed it). Memory per
+ * connection is thus bounded by one command plus the reply limit. A protocol error is answered with
  * "-ERR Protocol error: ..." and the connection closed, as Redis does;
  * an unknown command or wrong arity only gets an error reply.
  *
@@ -26,6 +32,10 @@
  * RESP writers, being blind overwrites, do not create) reads as its first
  * sibling; INCR turns the key into a counter that later GETs render as a
  * decimal string.
+ *
+ * Key and value bytes handed to the coordinator are valid only during
+ * the call (they live in the connection's input buffer): a coordinator
+ * that answers later must copy what it keeps.
  *
  * Threading: everything runs on the event_base's thread.
  */

@@ -135,11 +135,64 @@ fail:
     return rc;
 }
 
+/*
+ * Field numbers valid on the wire: 1 .. 2^29 - 1 (a tag is number << 3 |
+ * wire type in 32 bits). protobuf-c (1.4.1, still in 1.5.2) lets two kinds
+ * of invalid number through into a message's unknown fields:
+ *   - 0, when the tag is an overlong varint (80 00, 80 80 00, ...): it only
+ *     rejects a first byte of 00..07. pack() writes that field back as the
+ *     canonical 00, which protobuf-c itself then refuses, so a node would
+ *     accept a message it cannot store, forward or read back;
+ *   - 2^29 .. 2^32 - 1, from a 5-byte tag, which other protobuf parsers refuse.
+ */
+#define RPC_FIELD_NUMBER_MAX ((1u << 29) - 1u)
+
+/*
+ * True when no message in the tree rooted at m holds an unknown field with
+ * an invalid number. Costs one visit per sub-message (cheaper than the parse
+ * that built them); recursion is as deep as the schema nests messages.
+ */
+static bool message_field_numbers_valid(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        uint32_t number = m->unknown_fields[i].tag;
+        if (number == 0 || number > RPC_FIELD_NUMBER_MAX)
+            return false;
+    }
+    const ProtobufCMessageDescriptor *desc = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &desc->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *subs = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t j = 0; j < n; j++)
+                if (!message_field_numbers_valid(subs[j]))
+                    return false;
+            continue;
+        }
+        /* oneof members share storage: only the member named by the case is live */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+        if (sub != NULL && !message_field_numbers_valid(sub))
+            return false;
+    }
+    return true;
+}
+
 int rpc_envelope_decode(struct kv_slice body, Ringkv__Envelope **out)
 {
     Ringkv__Envelope *env = ringkv__envelope__unpack(NULL, body.len, (const uint8_t *)body.data);
     if (env == NULL)
         return KV_EPROTO;  /* protobuf-c does not tell malformed from out-of-memory */
+    if (!message_field_numbers_valid(&env->base)) {
+        rpc_envelope_free(env);
+        return KV_EPROTO;
+    }
     *out = env;
     return KV_OK;
 }

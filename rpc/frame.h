@@ -95,7 +95,10 @@ size_t rpc_frame_decoder_memory_bytes(const struct rpc_frame_decoder *d);
 
 /*
  * Parses a frame body into a newly allocated envelope (*out, free with
- * rpc_envelope_free). KV_EPROTO if the bytes are not a valid Envelope.
+ * rpc_envelope_free). KV_EPROTO if the bytes are not a valid Envelope,
+ * including a field number of 0 or over 2^29 - 1 anywhere in it, which
+ * protobuf-c would otherwise keep as an unknown field (see frame.c). Fields
+ * with valid numbers that this build does not know are kept (proto3).
  */
 int rpc_envelope_decode(struct kv_slice body, Ringkv__Envelope **out) KV_MUST_USE;
 /* Frees an envelope returned by rpc_envelope_decode. NULL is allowed. */

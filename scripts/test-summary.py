@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Counts test cases across meson test logs and prints 'N passed, N failed'.
+"""Counts test cases across meson test logs and prints 'N passed, N failed, N skipped'.
 
 A check binary reports 'NN%: Checks: C, Failures: F, Errors: E'; its cases
 count one each. Any other test (a script) counts as one case. A test that
@@ -13,7 +13,7 @@ CHECK = re.compile(r"\d+%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 
 
 def main(paths):
-    passed = failed = 0
+    passed = failed = skipped = 0
     for path in paths:
         try:
             lines = open(path).read().splitlines()
@@ -23,7 +23,11 @@ def main(paths):
             continue
         for line in lines:
             t = json.loads(line)
-            ok = t["result"] in ("OK", "EXPECTEDFAIL", "SKIP")
+            if t["result"] == "SKIP":
+                skipped += 1
+                print(f"skipped: {t['name']}: {(t.get('stdout') or '').strip().splitlines()[-1:] or ''}")
+                continue
+            ok = t["result"] in ("OK", "EXPECTEDFAIL")
             found = CHECK.findall(t.get("stdout", "") + t.get("stderr", ""))
             if found:
                 c = sum(int(x[0]) for x in found)
@@ -36,7 +40,7 @@ def main(paths):
                 passed += 1
             else:
                 failed += 1
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "storage/batch.h"
@@ -17,7 +18,7 @@ void engine_options_default(struct engine_options *o)
     o->create_if_missing = true;
     o->sync = ENGINE_SYNC_PERIODIC;
     o->sync_interval_ms = 1000;
-    o->memtable_bytes = 64u << 20;
+    o->memtable_bytes = 16u << 20;
     o->block_cache_bytes = 64u << 20;
     o->block_bytes = 4096;
     o->bloom_bits_per_key = 10;
@@ -227,8 +228,13 @@ static int recovery_flush(struct engine *e, struct engine_mem *m)
     return rc;
 }
 
-/* Replays one log into *m (created on demand), flushing it when full. mu held. */
-static int replay_log(struct engine *e, uint64_t number, struct engine_mem **m)
+/*
+ * Replays one log into *m (created on demand), flushing it when full. mu
+ * held. *torn says an earlier log ended in a torn tail: a log is synced
+ * before the next one is written, so a torn log followed by more records
+ * is damage, not a crash (KV_ECORRUPT: replaying would leave a hole).
+ */
+static int replay_log(struct engine *e, uint64_t number, struct engine_mem **m, bool *torn)
 {
     char path[FILENAME_PATH_BYTES_MAX];
     struct env_file *f;
@@ -246,6 +252,11 @@ static int replay_log(struct engine *e, uint64_t number, struct engine_mem **m)
         }
         uint32_t count = batch_rep_count(rec.data);
         uint64_t last = batch_rep_seq(rec.data) + count - 1;
+        if (*torn) {
+            log_error("engine", "\"records after a torn log\" path=%s", path);
+            rc = KV_ECORRUPT;
+            break;
+        }
         if (count == 0)
             continue;
         if (!*m && (rc = engine_mem_new(0, m)) != KV_OK)
@@ -262,9 +273,11 @@ static int replay_log(struct engine *e, uint64_t number, struct engine_mem **m)
     }
     if (r) {
         e->n.wal_dropped_bytes += wal_reader_dropped_bytes(r);
-        if (wal_reader_dropped_bytes(r))
+        if (wal_reader_dropped_bytes(r)) {
             log_warn("engine", "\"torn log tail dropped\" path=%s bytes=%" PRIu64, path,
                      wal_reader_dropped_bytes(r));
+            *torn = true;
+        }
         wal_reader_free(r);
     }
     if (rc == KV_ECORRUPT)
@@ -312,6 +325,13 @@ static int scan_dir(struct engine *e, bool fresh, uint64_t **logs, size_t *nlogs
         qsort(l, k, sizeof *l, cmp_u64);
         qsort(found, tables, sizeof *found, cmp_u64);
     }
+    /* The log a manifest names as its log number is kept until a later
+     * edit moves past it; without it, edits were lost from the manifest
+     * (a damaged last record read as a torn tail) and data would be too. */
+    if (rc == KV_OK && !fresh && (k == 0 || l[0] != e->vs->log_number)) {
+        log_error("engine", "\"the manifest's log is missing\" dir=%s log=%" PRIu64, e->dir, e->vs->log_number);
+        rc = KV_ECORRUPT;
+    }
     const struct version *v = e->vs->current;
     for (int lv = 0; lv < ENGINE_LEVELS && rc == KV_OK; lv++)
         for (size_t i = 0; i < v->nfiles[lv] && rc == KV_OK; i++)
@@ -350,8 +370,9 @@ static int recover(struct engine *e)
         return rc;
     if ((rc = scan_dir(e, fresh, &logs, &nlogs)) != KV_OK)
         return rc;
+    bool torn = false;
     for (size_t i = 0; i < nlogs && rc == KV_OK; i++)
-        rc = replay_log(e, logs[i], &m);
+        rc = replay_log(e, logs[i], &m, &torn);
     if (rc == KV_OK && m && !engine_mem_empty(m))
         rc = recovery_flush(e, m);
     engine_mem_unref(m);
@@ -435,9 +456,14 @@ static int engine_init(struct engine *e, const char *dir, const struct engine_op
     pthread_mutex_init(&e->wal_mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->done_cv, NULL);
-    pthread_cond_init(&e->sync_cv, NULL);
+    pthread_condattr_t ca; /* the sync period must not follow wall-clock jumps */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_init(&e->imm_pending, false);
     atomic_init(&e->closing, false);
+    atomic_init(&e->wal_syncs, 0);
     e->dir = strdup(dir);
     return e->dir ? KV_OK : KV_ENOMEM;
 }
@@ -516,6 +542,7 @@ void engine_get_stats(struct engine *e, struct engine_stats *out)
     out->memtable_bytes = memtable_bytes(e->mem->mt) + (e->imm ? memtable_bytes(e->imm->mt) : 0);
     out->user_bytes_written = e->n.user_bytes_written;
     out->wal_bytes_written = e->n.wal_bytes_written;
+    out->wal_syncs = atomic_load_explicit(&e->wal_syncs, memory_order_relaxed);
     out->flush_bytes_written = e->n.flush_bytes_written;
     out->compaction_bytes_written = e->n.compaction_bytes_written;
     out->compaction_bytes_read = e->n.compaction_bytes_read;

@@ -106,8 +106,12 @@ static void manual_step(struct engine *e)
 static void auto_compaction(struct engine *e)
 {
     struct compaction *c = compaction_pick(e->vs, e->o.table_file_bytes);
-    if (!c)
+    if (!c) {
+        /* Only reached with a score >= 1, so picking ran out of memory:
+         * stop rather than spin on it. */
+        engine_set_bg_error(e, KV_ENOMEM);
         return;
+    }
     int rc = run_compaction(e, c);
     compaction_free(c);
     engine_set_bg_error(e, rc);

@@ -114,6 +114,7 @@ struct engine {
     pthread_mutex_t wal_mu;
     struct wal_writer *wal;
     bool wal_dirty;                  /* appended since the last sync */
+    atomic_uint_fast64_t wal_syncs;  /* statistics; any thread */
 
     struct engine_writer *writers;   /* queue head: the leader */
     struct engine_writer *writers_tail;

@@ -41,8 +41,10 @@ int engine_new_wal(struct engine *e, uint64_t number)
     int sync_rc = KV_OK;
     pthread_mutex_lock(&e->wal_mu);
     old = e->wal;
-    if (old && e->wal_dirty)
+    if (old && e->wal_dirty) {
         sync_rc = wal_writer_sync(old);
+        atomic_fetch_add_explicit(&e->wal_syncs, 1, memory_order_relaxed);
+    }
     e->wal = w;
     e->wal_dirty = false;
     pthread_mutex_unlock(&e->wal_mu);
@@ -140,10 +142,12 @@ static int commit_group(struct engine *e, struct engine_mem *mem)
     struct kv_slice rec = kv_slice_make(e->group.data, e->group.len);
     pthread_mutex_lock(&e->wal_mu);
     int rc = wal_writer_add(e->wal, rec);
-    if (rc == KV_OK && e->o.sync == ENGINE_SYNC_ALWAYS)
+    if (rc == KV_OK && e->o.sync == ENGINE_SYNC_ALWAYS) {
         rc = wal_writer_sync(e->wal);
-    else if (rc == KV_OK)
+        atomic_fetch_add_explicit(&e->wal_syncs, 1, memory_order_relaxed);
+    } else if (rc == KV_OK) {
         e->wal_dirty = true;
+    }
     pthread_mutex_unlock(&e->wal_mu);
     if (rc == KV_OK)
         rc = engine_mem_apply(mem, rec);
@@ -287,7 +291,7 @@ void *engine_sync_main(void *arg)
     pthread_mutex_lock(&e->mu);
     while (!atomic_load(&e->closing)) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)e->o.sync_interval_ms * 1000000u;
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
@@ -302,6 +306,7 @@ void *engine_sync_main(void *arg)
         if (e->wal && e->wal_dirty) {
             rc = wal_writer_sync(e->wal);
             e->wal_dirty = false;
+            atomic_fetch_add_explicit(&e->wal_syncs, 1, memory_order_relaxed);
         }
         pthread_mutex_unlock(&e->wal_mu);
         pthread_mutex_lock(&e->mu);

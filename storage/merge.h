@@ -8,10 +8,9 @@
  * switch every child but the current one is re-positioned by a seek
  * around the current key, as in LevelDB's MergingIterator.
  *
- * Cost: each move is one move of one child plus a linear scan of the n
- * children's cached current keys (no indirect calls for the scan), so
- * O(n) compares; n is small in practice (memtables + level-0 files +
- * one iterator per deeper level). A direction switch costs n seeks.
+ * Cost: each move is one move of one child plus a sift in a binary heap
+ * of the children's cached keys: O(log n) compares, two when the same
+ * child stays in front. A direction switch costs n seeks and a rebuild.
  *
  * Ownership: merge_iter_new takes the children (also on failure: they are
  * destroyed) and destroys them with the merge. Threading: one thread.

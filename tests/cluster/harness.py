@@ -93,6 +93,19 @@ class Node:
                 "--http", "127.0.0.1:%d" % self.http_port] + self.extra
 
     def start(self):
+        """Starts kvnode and waits for /health. If a port was taken between
+        free_port() and kvnode's bind (another process got it), retries
+        with fresh ports."""
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except AssertionError:
+                if attempt == 2 or "Address already in use" not in self.log():
+                    raise
+                self.native_port, self.resp_port, self.http_port = free_port(), free_port(), free_port()
+        return self
+
+    def _start_once(self):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT,
                                      env=self.env)

@@ -2,6 +2,7 @@
 and a raw RESP client: replies, errors, pipelining, inline commands."""
 
 import os
+import socket
 import sys
 import time
 
@@ -150,6 +151,42 @@ def test_pipelined_commands_answer_in_order():
     r.close()
 
 
+def test_batched_sets_keep_order_and_conditions():
+    # SETs are written in batches; within a connection every command must
+    # still see the SETs sent before it, conditions included.
+    a, b = RespClient(node.resp_port), RespClient(node.resp_port)
+    a.send_raw(RespClient.encode("SET", "nx1", "a", "NX") + RespClient.encode("SET", "nx1", "b", "NX") +
+               RespClient.encode("GET", "nx1") + RespClient.encode("SET", "xx1", "c", "XX") +
+               RespClient.encode("SET", "nx1", "d", "XX") + RespClient.encode("SET", "nx1", "e") +
+               RespClient.encode("INCR", "nx1"))
+    b.send_raw(b"".join(RespClient.encode("SET", "shared", "b%d" % i) for i in range(50)) +
+               RespClient.encode("GET", "shared"))
+    for want in ("OK", None, b"a", None, "OK", "OK"):
+        expect(a.read_reply(), want, "pipelined conditional sets")
+    expect(str(a.read_reply()), "ERR value is not an integer or out of range", "incr after set")
+    for i in range(50):
+        expect(b.read_reply(), "OK", "set %d" % i)
+    expect(b.read_reply(), b"b49", "get after 50 sets on the same connection")
+    a.close()
+    b.close()
+
+
+def test_half_close_still_answers_everything():
+    # 800 GETs of 100 KiB ask for more than --conn-output-bytes-max (64 MiB):
+    # kvnode parses them as the output drains, and a client that has
+    # half-closed its side still gets every reply before the close.
+    r = RespClient(node.resp_port, timeout=60)
+    expect(r.cmd("SET", "hv", "h" * 102400), "OK", "set 100 KiB")
+    r.send_raw(RespClient.encode("GET", "hv") * 800 + RespClient.encode("ECHO", "last"))
+    r.sock.shutdown(socket.SHUT_WR)
+    for i in range(800):
+        if len(r.read_reply()) != 102400:
+            fail("reply %d is not the 100 KiB value" % i)
+    expect(r.read_reply(), b"last", "the last command")
+    if not r.closed_by_peer():
+        fail("kvnode did not close after answering a half-closed client")
+
+
 def test_command_split_across_writes():
     r = RespClient(node.resp_port)
     wire = RespClient.encode("SET", "split", "x" * 100000) + RespClient.encode("GET", "split")
@@ -178,5 +215,6 @@ if __name__ == "__main__":
     run([test_start, test_strings_through_redis_cli, test_ttl_commands,
          test_expired_keys_read_as_missing, test_counters, test_server_commands,
          test_errors_keep_the_connection, test_binary_safe_values,
-         test_pipelined_commands_answer_in_order, test_command_split_across_writes,
+         test_pipelined_commands_answer_in_order, test_batched_sets_keep_order_and_conditions,
+         test_half_close_still_answers_everything, test_command_split_across_writes,
          test_redis_cli_pipe_mode, test_stop])

@@ -255,7 +255,8 @@ void sim_send(struct sim *s, uint32_t from, const char *to_addr, const void *dat
     s->stats.bytes_sent += len;
     s->nodes[from].sent++;
     uint32_t to;
-    if (sim_find_addr(s, to_addr, &to) != KV_OK || (s->cfg.drop_rate > 0 && kv_rand_double(&s->rand) < s->cfg.drop_rate)) {
+    bool lost = s->cfg.drop_rate > 0 && kv_rand_double(&s->rand) < s->cfg.drop_rate;
+    if (sim_find_addr(s, to_addr, &to) != KV_OK || lost) {
         s->stats.dropped_loss++;
         return;
     }

@@ -76,7 +76,8 @@ static void set_view(struct sg_cluster *c, uint32_t obs, uint32_t target, uint8_
         c->counts[(size_t)target * SG_STATES + state]++;
 }
 
-static const char *const kind_names[] = { "?", "joined", "alive", "suspect", "dead", "leaving", "left", "ring-seen", "ring" };
+static const char *const kind_names[] = { "?",    "joined", "alive",     "suspect", "dead",
+                                          "leaving", "left", "ring-seen", "ring" };
 
 static void on_event(void *ctx, const struct membership_event *ev)
 {
@@ -278,4 +279,15 @@ bool sg_all_have_ring(const struct sg_cluster *c, uint64_t v)
     return true;
 }
 
-void sg_get_stats(const struct sg_cluster *c, struct sg_stats *out) { *out = c->stats; }
+void sg_get_stats(const struct sg_cluster *c, struct sg_stats *out)
+{
+    *out = c->stats;
+    out->refutations = 0;
+    for (uint32_t i = 0; i < c->cfg.n_nodes; i++) {
+        if (!c->nodes[i].m)
+            continue;
+        struct membership_stats ms;
+        membership_get_stats(c->nodes[i].m, &ms);
+        out->refutations += ms.refutations;
+    }
+}

@@ -63,6 +63,7 @@ struct sg_stats {
     uint64_t false_suspicions;  /* ... about running, unpaused nodes */
     uint64_t decode_errors;
     uint64_t rejected;          /* membership_handle_message said no */
+    uint64_t refutations;       /* summed over the running nodes' memberships */
     uint64_t trace_hash;        /* every event so far, folded: equal runs, equal hash */
 };
 void sg_get_stats(const struct sg_cluster *c, struct sg_stats *out);

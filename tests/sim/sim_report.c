@@ -12,8 +12,10 @@
  *  - load: messages sent per node per second over T steady seconds;
  *  - death: D times, a random node crashes; time until the first
  *    suspicion and until every other node sees it dead (median and max);
- *  - false positives: DEAD events about running nodes, and SUSPECT
- *    events about running nodes, over the whole run.
+ *  - false positives: DEAD events about running nodes (false deaths);
+ *    refutations (a running node answered a suspicion about itself) and
+ *    SUSPECT events about running nodes (one per observer), over the
+ *    whole run.
  * Times are virtual (what a real cluster would see, network aside); the
  * wall time of each run is printed too.
  */
@@ -45,7 +47,7 @@ struct report_row {
     uint32_t deaths_found;
     uint64_t death_ms[REPORT_DEATHS_MAX];
     uint64_t suspect_ms[REPORT_DEATHS_MAX];
-    uint64_t false_deaths, false_suspicions;
+    uint64_t false_deaths, false_suspicions, refutations;
     double wall_s;
 };
 
@@ -149,6 +151,7 @@ static int run_one(const struct report_args *a, double loss, struct report_row *
     sg_get_stats(c, &st);
     row->false_deaths = st.false_deaths;
     row->false_suspicions = st.false_suspicions;
+    row->refutations = st.refutations;
 out:
     sg_free(c);
     sim_free(sim);
@@ -164,11 +167,11 @@ static void print_row(const struct report_row *r)
     memcpy(s, r->suspect_ms, n * sizeof s[0]);
     qsort(d, n, sizeof d[0], cmp_u64);
     qsort(s, n, sizeof s[0], cmp_u64);
-    printf("| %4.0f%% | %s %6.1f s | %s %5.1f s | %6.1f | %7.0f | %5.1f s | %5.1f / %5.1f s | %u | %" PRIu64 " | %" PRIu64
-           " | %5.1f s |\n",
+    printf("| %4.0f%% | %s %6.1f s | %s %5.1f s | %6.1f | %7.0f | %5.1f s | %5.1f / %5.1f s | %u | %" PRIu64
+           " | %" PRIu64 " / %" PRIu64 " | %5.1f s |\n",
            r->loss * 100, r->formed ? "" : ">", r->formation_ms / 1000.0, r->joined ? "" : ">", r->join_ms / 1000.0,
            r->msgs_per_node_s, r->bytes_per_node_s, n ? s[n / 2] / 1000.0 : 0, n ? d[n / 2] / 1000.0 : 0,
-           n ? d[n - 1] / 1000.0 : 0, n, r->false_deaths, r->false_suspicions, r->wall_s);
+           n ? d[n - 1] / 1000.0 : 0, n, r->false_deaths, r->refutations, r->false_suspicions, r->wall_s);
 }
 
 static int parse_args(int argc, char **argv, struct report_args *a)
@@ -203,7 +206,7 @@ int main(int argc, char **argv)
     printf("SWIM membership, %u simulated nodes, seed %" PRIu64 ", %u deaths per row, %u s steady load window\n\n",
            a.nodes, a.seed, a.deaths, a.steady_s);
     printf("| loss | formation | join everywhere | msgs/node/s | bytes/node/s | first suspect (median) | "
-           "death everywhere (median / max) | deaths | false deaths | false suspicions | wall |\n");
+           "death everywhere (median / max) | deaths | false deaths | refutations / false suspect events | wall |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     const double losses[] = { 0.0, 0.01, 0.05 };
     for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++) {

@@ -276,12 +276,12 @@ START_TEST(committed_ring_reaches_every_node)
     ck_assert_int_eq(membership_set_ring(sg_membership(w.c, 7), r, sim_now(w.sim)), KV_OK);
     ck_assert_int_eq(membership_set_ring(sg_membership(w.c, 7), r, sim_now(w.sim)), KV_ESTATE);
     struct ring_wait wait = { &w, 1 };
-    SIM_ASSERT(sim_run_until_true(w.sim, all_have_ring, &wait, 10, sim_now(w.sim) + 20 * SEC), "ring v1 not everywhere");
+    SIM_ASSERT(sim_run_until_true(w.sim, all_have_ring, &wait, 10, sim_now(w.sim) + 20 * SEC), "ring v1 missing");
     /* A newer version committed elsewhere replaces it everywhere. */
     ck_assert_int_eq(ring_claim(r, specs, 19, &r2), KV_OK);
     ck_assert_int_eq(membership_set_ring(sg_membership(w.c, 12), r2, sim_now(w.sim)), KV_OK);
     wait.version = 2;
-    SIM_ASSERT(sim_run_until_true(w.sim, all_have_ring, &wait, 10, sim_now(w.sim) + 20 * SEC), "ring v2 not everywhere");
+    SIM_ASSERT(sim_run_until_true(w.sim, all_have_ring, &wait, 10, sim_now(w.sim) + 20 * SEC), "ring v2 missing");
     for (uint32_t i = 0; i < 20; i++)
         SIM_ASSERT(ring_equal(membership_ring(sg_membership(w.c, i)), r2), "node %u has another ring", i);
     ring_free(r);

@@ -54,6 +54,10 @@ START_TEST(varint_round_trips_and_rejects_truncation)
         if (end - buf > 1)
             ck_assert_ptr_null(kv_get_varint64(buf, end - 1, &out));
     }
+    /* A 10th byte with bits past 64 is overlong, not silently truncated. */
+    const char over[10] = { '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\x02' };
+    uint64_t o;
+    ck_assert_ptr_null(kv_get_varint64(over, over + 10, &o));
     char big[KV_VARINT64_BYTES_MAX];
     char *end = kv_put_varint64(big, (uint64_t)UINT32_MAX + 1);
     uint32_t v32;

@@ -3,9 +3,11 @@
  * locking, the compaction filter, statistics and limits. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "engine_testutil.h"
 #include "storage/engine.h"
 #include "storage/env.h"
@@ -499,7 +501,97 @@ START_TEST(concurrent_writers_are_group_committed)
     struct engine_stats st;
     engine_get_stats(e, &st);
     ck_assert_uint_eq(st.last_seq, 2000);
+    ck_assert_uint_ge(st.wal_syncs, 1);
+    ck_assert_uint_le(st.wal_syncs, 2000); /* at most one per write; fewer when writers overlap */
     ck_assert_int_eq(engine_close(e), KV_OK);
+    env_destroy(env);
+}
+END_TEST
+
+struct rw_shared {
+    struct engine *e;
+    atomic_int stop;
+    int failures;
+};
+
+/* Rounds of writes: key i gets "r<round>" in round order, so a reader
+ * must never see a key's round go backwards. */
+static void *rw_writer(void *p)
+{
+    struct rw_shared *sh = p;
+    char k[32], v[32];
+    for (unsigned round = 1; round <= 30; round++) {
+        for (unsigned i = 0; i < 200; i++) {
+            tu_key(k, sizeof k, "k", i);
+            snprintf(v, sizeof v, "r%04u", round);
+            if (engine_put(sh->e, tu_s(k), tu_s(v)) != KV_OK)
+                sh->failures++;
+        }
+        if (round % 10 == 0 && engine_compact_range(sh->e, NULL, NULL) != KV_OK)
+            sh->failures++;
+    }
+    sh->stop = 1;
+    return NULL;
+}
+
+static void *rw_reader(void *p)
+{
+    struct rw_shared *sh = p;
+    unsigned last[200] = { 0 };
+    struct kv_buf b = { 0 };
+    char k[32];
+    struct kv_rand r;
+    kv_rand_seed(&r, (uint64_t)(uintptr_t)p);
+    while (!sh->stop) {
+        unsigned i = (unsigned)kv_rand_below(&r, 200);
+        tu_key(k, sizeof k, "k", i);
+        int rc = engine_get(sh->e, NULL, tu_s(k), &b);
+        if (rc == KV_OK) {
+            unsigned round = (unsigned)atoi(b.data + 1);
+            if (round < last[i])
+                return p; /* went back in time */
+            last[i] = round;
+        } else if (rc != KV_ENOTFOUND || last[i]) {
+            return p;
+        }
+        if (kv_rand_below(&r, 50) == 0) { /* a scan: sorted, no duplicates */
+            struct engine_iter *it;
+            if (engine_iter_new(sh->e, NULL, &it) != KV_OK)
+                return p;
+            int prev = -1;
+            for (engine_iter_seek_first(it); engine_iter_valid(it); engine_iter_next(it)) {
+                int n = atoi(engine_iter_key(it).data + 1);
+                if (n <= prev)
+                    return p;
+                prev = n;
+            }
+            int st = engine_iter_status(it);
+            engine_iter_free(it);
+            if (st != KV_OK)
+                return p;
+        }
+    }
+    kv_buf_free(&b);
+    return NULL;
+}
+
+START_TEST(reads_during_writes_and_compactions_stay_consistent)
+{
+    struct env *env = mem_env();
+    struct rw_shared sh = { .e = open_small(env, "/db") };
+    pthread_t w, rd[2];
+    ck_assert_int_eq(pthread_create(&w, NULL, rw_writer, &sh), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&rd[i], NULL, rw_reader, &sh), 0);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++) {
+        void *res;
+        pthread_join(rd[i], &res);
+        ck_assert_ptr_null(res);
+    }
+    ck_assert_int_eq(sh.failures, 0);
+    expect_range(sh.e, NULL, "k", 0, 200, "r0030");
+    ck_assert_int_eq(engine_close(sh.e), KV_OK);
     env_destroy(env);
 }
 END_TEST
@@ -523,6 +615,7 @@ int main(void)
     tcase_add_test(tc, stats_are_plausible);
     tcase_add_test(tc, oversized_keys_and_values_are_too_big);
     tcase_add_test(tc, concurrent_writers_are_group_committed);
+    tcase_add_test(tc, reads_during_writes_and_compactions_stay_consistent);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -278,6 +278,59 @@ START_TEST(large_reassembly_buffer_is_released_after_use)
 }
 END_TEST
 
+/*
+ * Regression (fuzz_frame): protobuf-c rejects field number 0 only in a
+ * one-byte tag; as the overlong tag 80 00 it was kept as an unknown field,
+ * re-encoded as 00 and the re-encoded envelope no longer decoded. Each
+ * body below is Envelope { request_id: 3 } plus one unknown field with an
+ * invalid number, at top level or nested.
+ */
+START_TEST(overlong_tag_of_field_number_zero_is_a_protocol_error)
+{
+    /* top level: 80 00 = field 0, varint; value 00 */
+    static const char top[] = { 0x08, 0x03, (char)0x80, 0x00, 0x00 };
+    /* inside a oneof member: cluster (a2 06) { replica_get (0a) { 80 80 00 00 } } */
+    static const char nested[] = { 0x08, 0x03, (char)0xa2, 0x06, 0x06, 0x0a, 0x04,
+                                   (char)0x80, (char)0x80, 0x00, 0x00 };
+    /* in the 2nd element of a repeated message: batch_put (92 01) { puts {}, puts { 80 00 00 } } */
+    static const char repeated[] = { 0x08, 0x03, (char)0x92, 0x01, 0x07, 0x0a, 0x00, 0x0a, 0x03,
+                                     (char)0x80, 0x00, 0x00 };
+    /* field number 2^29 (tag 2^32 needs a 5-byte varint: 80 80 80 80 10), one past the maximum */
+    static const char too_big[] = { 0x08, 0x03, (char)0x80, (char)0x80, (char)0x80, (char)0x80,
+                                    0x10, 0x00 };
+    Ringkv__Envelope *env = NULL;
+    ck_assert_int_eq(rpc_envelope_decode(kv_slice_make(top, sizeof top), &env), KV_EPROTO);
+    ck_assert_int_eq(rpc_envelope_decode(kv_slice_make(nested, sizeof nested), &env), KV_EPROTO);
+    ck_assert_int_eq(rpc_envelope_decode(kv_slice_make(repeated, sizeof repeated), &env), KV_EPROTO);
+    ck_assert_int_eq(rpc_envelope_decode(kv_slice_make(too_big, sizeof too_big), &env), KV_EPROTO);
+    ck_assert_ptr_null(env);
+}
+END_TEST
+
+/* The other side of that fix: unknown fields with valid numbers still decode and round-trip. */
+START_TEST(unknown_fields_with_valid_numbers_are_kept_and_reencode)
+{
+    /*
+     * field 2^29 - 1 (tag f8 ff ff ff 0f) inside replica_get, then field 15
+     * varint 1 at top level (last, where protobuf-c packs unknown fields)
+     */
+    static const char body[] = { 0x08, 0x03, (char)0xa2, 0x06, 0x0a, 0x0a, 0x08, 0x08, 0x05,
+                                 (char)0xf8, (char)0xff, (char)0xff, (char)0xff, 0x0f, 0x00,
+                                 0x78, 0x01 };
+    Ringkv__Envelope *env = NULL;
+    ck_assert_int_eq(rpc_envelope_decode(kv_slice_make(body, sizeof body), &env), KV_OK);
+    ck_assert_uint_eq(env->request_id, 3);
+    ck_assert_int_eq(env->body_case, RINGKV__ENVELOPE__BODY_CLUSTER);
+    ck_assert_uint_eq(env->cluster->replica_get->partition, 5);
+    struct kv_buf b = { 0 };
+    ck_assert_int_eq(rpc_frame_encode(env, 0, &b), KV_OK);
+    ck_assert_uint_eq(b.len, RPC_FRAME_HEADER_BYTES + sizeof body);
+    ck_assert_mem_eq(b.data + RPC_FRAME_HEADER_BYTES, body, sizeof body);
+    rpc_envelope_free(env);
+    kv_buf_free(&b);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -292,6 +345,8 @@ static Suite *frame_suite(void)
     tcase_add_test(tc, encoder_refuses_envelope_over_limit_and_empty_envelope);
     tcase_add_test(tc, garbage_body_is_a_protocol_error);
     tcase_add_test(tc, large_reassembly_buffer_is_released_after_use);
+    tcase_add_test(tc, overlong_tag_of_field_number_zero_is_a_protocol_error);
+    tcase_add_test(tc, unknown_fields_with_valid_numbers_are_kept_and_reencode);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,333 @@
+/*
+ * coord_internal.h - what the coord_*.c files share: struct coord, the
+ * request table and the helpers each file provides to the others.
+ *
+ *   coord.c          config, lifetime, entry points, message dispatch, tick
+ *   coord_local.c    the local engine: load, store, the write operations
+ *                    on the local object, rendering of read results
+ *   coord_batch.c    batch get / put
+ *   coord_req.c      request table, ring view and plans, sending
+ *   coord_read.c     quorum reads and read repair
+ *   coord_write.c    quorum writes and forwarding to a primary
+ *   coord_replica.c  serving replica reads / writes, storing hints
+ *   coord_hints.c    hint delivery, retry and expiry
+ *
+ * Not part of the public interface; everything here runs on the coord's
+ * one thread.
+ */
+#ifndef RINGKV_COORDINATOR_COORD_INTERNAL_H
+#define RINGKV_COORDINATOR_COORD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/limits.h"
+#include "coordinator/coord.h"
+#include "coordinator/coord_msg.h"
+#include "coordinator/dvv.h"
+#include "coordinator/hint.h"
+#include "coordinator/keyspace.h"
+#include "coordinator/object.h"
+#include "coordinator/quorum.h"
+
+/* Preference-list entries cached per partition: the N primaries and
+ * enough fallbacks to replace all of them twice over. */
+#define COORD_PLAN_NODES_MAX (3u * RING_N_VAL_MAX)
+/* A forwarded write gets this share of the client's remaining time, so
+ * that the primary's answer (even "in doubt") arrives before the
+ * forwarder's own deadline: 3/4. */
+#define COORD_FORWARD_TIMEOUT_NUM 3u
+#define COORD_FORWARD_TIMEOUT_DEN 4u
+/* Hint keys looked at per tick, so a tick stays short with many hints. */
+#define COORD_HINT_SCAN_KEYS_MAX 256u
+/* Period of hint scans while hints are pending but none could go. */
+#define COORD_HINT_SCAN_IDLE_MS 1000u
+/* Buffers of a request above this are released when it ends (64 KiB). */
+#define COORD_REQ_KEEP_BYTES (64u * 1024u)
+
+typedef char coord_node_id[KV_NODE_ID_BYTES_MAX + 1];
+
+/* The write operations, as struct values (coord_put & co, FORWARD). */
+struct coord_write {
+    enum coord_write_op op;
+    struct kv_slice key;
+    struct kv_slice value;      /* PUT */
+    struct kv_slice context;    /* PUT, DELETE */
+    uint64_t ttl_ms;            /* PUT */
+    enum coord_condition condition; /* PUT */
+    int64_t arg;                /* EXPIRE ttl_ms, INCR delta */
+};
+
+/* A write's outcome, whatever the op. context points into coord or request memory. */
+struct coord_write_result {
+    int status;
+    struct kv_slice context;    /* PUT */
+    bool flag;                  /* DELETE existed; EXPIRE/PERSIST applied */
+    int64_t value;              /* INCR */
+};
+
+/* Where a finished request's result goes. */
+union coord_cb {
+    coord_get_cb get;
+    coord_ttl_cb ttl;
+    coord_put_cb put;
+    coord_delete_cb del;
+    coord_expire_cb expire;
+    coord_incr_cb incr;
+};
+
+enum coord_req_kind {
+    REQ_FREE = 0,
+    REQ_READ,       /* a quorum get or ttl */
+    REQ_WRITE,      /* a quorum write coordinated here */
+    REQ_FORWARD,    /* a write sent to a primary to coordinate */
+    REQ_HINT,       /* a hint delivery */
+};
+
+enum coord_target_state { TARGET_PENDING = 0, TARGET_OK, TARGET_FAILED };
+
+struct coord_target {
+    coord_node_id node;
+    coord_node_id hint_for;     /* "" = the node is a primary */
+    uint8_t state;              /* enum coord_target_state */
+    bool local;                 /* this node */
+    bool found;                 /* read: it had an object */
+    struct kv_buf obj;          /* read: the object it answered */
+};
+
+struct coord_req {
+    uint64_t id;                /* 0 while the slot is free */
+    enum coord_req_kind kind;
+    uint64_t deadline_ms;
+    uint32_t partition;
+    struct kv_buf key;
+    struct quorum_tally tally;
+    bool answered;              /* the caller has its result (a read then still repairs) */
+    bool is_ttl;                /* READ: a ttl rather than a get */
+    enum coord_write_op op;     /* WRITE, FORWARD */
+    union coord_cb cb;
+    void *arg;
+    /* A forwarded write coordinated here answers its forwarder. */
+    bool relay;
+    coord_node_id relay_node;
+    uint64_t relay_req_id;
+    /* A write's result, held until W acks. */
+    struct coord_write_result wr;
+    struct kv_buf ctx;
+    /* HINT: the hint key and the hash of the record sent. */
+    struct kv_buf hint_key;
+    uint64_t hint_hash;
+    uint32_t ntargets;
+    struct coord_target t[QUORUM_TARGETS_MAX];
+};
+
+/* The ring as this node last saw it, with cached preference lists. */
+struct coord_view {
+    const struct ring *ring;
+    uint64_t version;
+    uint32_t self;              /* member index, or RING_NO_MEMBER */
+    uint32_t n;                 /* n_val */
+    uint32_t len;               /* entries cached per partition */
+    uint32_t *plist;            /* [partition * len + i], member indexes */
+    uint8_t *filled;            /* per partition: plist row computed */
+    uint32_t q;
+};
+
+/* The replicas of one key, as a request sees them at its start. */
+struct coord_route {
+    const struct ring *ring;
+    uint32_t partition;
+    uint32_t len;               /* preference-list entries in pref */
+    const uint32_t *pref;       /* member indexes */
+    uint32_t primaries;
+    uint32_t n;                 /* N */
+    uint32_t self;              /* preference-list index of this node, or QUORUM_NONE */
+    struct quorum_plan plan;
+};
+
+struct hint_peer {
+    coord_node_id id;
+    uint32_t failures;
+    uint64_t next_ms;           /* no delivery to it before */
+};
+
+struct batch_value {            /* a value of a batch get, by offset into the batch arena */
+    size_t off;
+    size_t len;
+    uint64_t expires_at_ms;
+    bool counter;
+};
+
+struct coord {
+    struct engine *engine;
+    const struct kv_clock *clock;
+    struct keyspace ks;
+    coord_node_id node_id;
+    uint64_t actor;             /* this node's id in clocks and counters */
+    uint32_t n_replicas;
+    uint32_t key_bytes_max;
+    uint32_t value_bytes_max;
+    uint32_t siblings_max;
+    uint64_t object_bytes_max;
+    struct coord_stats stats;
+
+    /* Per-request scratch, reused. */
+    struct kv_buf ekey;         /* engine key */
+    struct kv_buf stored;       /* object bytes read; `old` borrows them */
+    struct kv_buf records;      /* new sibling records; `new` borrows them */
+    struct kv_buf encoded;      /* object bytes written */
+    struct kv_buf ctx;          /* context handed to the caller */
+    struct kv_buf render;       /* counter payloads and decimal renderings */
+    struct object old;
+    struct object new;
+    struct dvv ctx_in;          /* the caller's context, decoded */
+    struct object_counter counter;
+    struct coord_value *values; /* visible values of a get */
+    uint32_t values_cap;
+    struct kv_slice *recs;      /* slices of `records` for multi-value updates */
+    uint32_t recs_cap;
+    size_t *rec_offs;
+    uint32_t rec_offs_cap;
+    bool wrote;                 /* the last local write operation stored an object */
+
+    /* Batch state (standalone), reused. */
+    struct engine_batch *wbatch;
+    struct engine_batch *active;   /* == wbatch while a batch put runs: store() appends to it */
+    struct kv_buf arena;
+    struct batch_value *bvals;
+    uint32_t bvals_cap;
+    struct coord_value *bcvals;
+    uint32_t bcvals_cap;
+    struct coord_get_result *gitems;
+    uint32_t gitems_cap;
+    struct coord_put_result *pitems;
+    uint32_t pitems_cap;
+    size_t *offs;
+    uint32_t offs_cap;
+    uint64_t *seen;
+    uint32_t seen_cap;
+
+    /* Cluster mode (cluster == true). */
+    bool cluster;
+    struct coord_net_ops net;
+    struct coord_cluster_ops cops;
+    struct kv_rand rand;
+    uint32_t r_default, w_default;
+    struct coord_view view;
+    uint64_t now_ms;            /* monotonic time of the call being served */
+    struct object m[3];         /* read merge scratch: accumulator, next, result */
+    struct kv_buf mbuf;         /* an encoded read merge */
+    struct object rin, rout;    /* replica merge scratch: incoming, result */
+    struct kv_buf rbuf;         /* an encoded replica merge */
+    struct kv_buf hbuf;         /* hint records */
+
+    /* Request table: id = tag << 48 | generation << 16 | slot. */
+    struct coord_req **slots;
+    uint32_t nslots;            /* requests_max */
+    uint32_t used;              /* slots ever allocated (a high-water mark) */
+    uint32_t *free_slots;
+    uint32_t nfree;
+    uint32_t *gens;
+    uint16_t tag;               /* random per coord: replies to a previous life are ignored */
+    uint64_t next_deadline_ms;  /* no request deadline before this */
+
+    /* Hinted handoff. */
+    uint64_t hint_ttl_ms;
+    uint32_t hint_deliveries_max;
+    uint32_t hint_retry_min_ms, hint_retry_max_ms, hint_timeout_ms;
+    struct hint_bucket bucket;
+    uint32_t hints_in_flight;
+    uint64_t *hint_reqs;        /* ids of the deliveries in flight [hint_deliveries_max] */
+    uint64_t hint_next_scan_ms;
+    struct kv_buf hint_cursor;  /* scans resume after this key ("" = from the start) */
+    struct hint_peer *peers;
+    uint32_t npeers, peers_cap;
+};
+
+/* ---- coord.c ---- */
+int coord_grow(void **arr, uint32_t *cap, uint32_t need, size_t elem) KV_MUST_USE;
+uint64_t coord_wall_ms(const struct coord *c);
+uint64_t coord_mono_ms(const struct coord *c);
+void coord_count_status(struct coord *c, int status);
+/* Calls the op's callback with r (an op-specific result built from it). */
+void coord_write_callback(enum coord_write_op op, union coord_cb cb, void *arg,
+                          const struct coord_write_result *r);
+
+/* ---- coord_local.c ---- */
+int coord_check_key(const struct coord *c, struct kv_slice key) KV_MUST_USE;
+int coord_check_write(const struct coord *c, const struct coord_write *w) KV_MUST_USE;
+/* Reads key's object into c->old (empty if absent); c->ekey = its engine key. */
+int coord_load(struct coord *c, struct kv_slice key) KV_MUST_USE;
+/* Applies w to the local object and stores the result (c->wrote, c->encoded);
+ * r->context points into c->ctx. */
+void coord_local_write(struct coord *c, const struct coord_write *w, struct coord_write_result *r);
+/* Reads one key locally into r (pointing into c's buffers). */
+int coord_local_get(struct coord *c, struct kv_slice key, struct coord_get_result *r);
+void coord_local_ttl(struct coord *c, struct kv_slice key, struct coord_ttl_result *r);
+/* Renders the visible values of o (c->values, c->render). */
+int coord_collect_visible(struct coord *c, const struct object *o, uint64_t now, uint32_t *n_out) KV_MUST_USE;
+int coord_make_context(struct coord *c, const struct dvv *clock, struct kv_slice *out) KV_MUST_USE;
+int64_t coord_ttl_of(const struct object *o, uint64_t now);
+
+/* ---- coord_batch.c ---- */
+void coord_batch_buffers_free(struct coord *c);
+void coord_cluster_batch_get(struct coord *c, const struct kv_slice *keys, uint32_t nkeys,
+                             const struct coord_options *o, coord_batch_get_cb cb, void *arg);
+void coord_cluster_batch_put(struct coord *c, const struct coord_put_args *items, uint32_t nitems,
+                             const struct coord_options *o, coord_batch_put_cb cb, void *arg);
+
+/* ---- coord_req.c ---- */
+int coord_reqs_init(struct coord *c, uint32_t requests_max) KV_MUST_USE;
+void coord_reqs_free(struct coord *c);
+/* A free request of kind, deadline now + timeout_ms; NULL when requests_max are in flight. */
+struct coord_req *coord_req_new(struct coord *c, enum coord_req_kind kind, uint64_t now, uint32_t timeout_ms);
+struct coord_req *coord_req_find(struct coord *c, uint64_t id);
+void coord_req_release(struct coord *c, struct coord_req *r);
+/* The target of r that is node `from` and still pending, or NULL. */
+struct coord_target *coord_req_target(struct coord_req *r, const char *from);
+/* Resolves the key's replicas and plans the request. KV_EUNAVAIL without
+ * a ring or with this node not in it; KV_ESTATE if Q differs. */
+int coord_route(struct coord *c, struct kv_slice key, bool primary_only, struct coord_route *out) KV_MUST_USE;
+const char *coord_route_node(const struct coord_route *rt, uint32_t pref);
+/* Copies the plan's targets into r (node ids, hint_for, local flag). */
+void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt);
+void coord_send(struct coord *c, const char *node, const struct coord_msg *m);
+/* Runs deadlines due at now. */
+void coord_reqs_expire(struct coord *c, uint64_t now);
+uint64_t coord_reqs_next_ms(const struct coord *c);
+
+/* ---- coord_read.c ---- */
+void coord_read_start(struct coord *c, struct kv_slice key, const struct coord_options *o, bool is_ttl,
+                      union coord_cb cb, void *arg);
+void coord_read_reply(struct coord *c, struct coord_req *r, const char *from, const struct coord_msg *m);
+void coord_read_deadline(struct coord *c, struct coord_req *r);
+
+/* ---- coord_write.c ---- */
+/* Starts a write in cluster mode. relay_node != NULL: it was forwarded by
+ * that node (under relay_req_id) and its outcome goes back there. */
+void coord_write_start(struct coord *c, const struct coord_write *w, const struct coord_options *o,
+                       union coord_cb cb, void *arg, const char *relay_node, uint64_t relay_req_id);
+void coord_write_reply(struct coord *c, struct coord_req *r, const char *from, const struct coord_msg *m);
+void coord_forward_reply(struct coord *c, struct coord_req *r, const char *from, const struct coord_msg *m);
+void coord_write_deadline(struct coord *c, struct coord_req *r);
+
+/* ---- coord_replica.c ---- */
+void coord_replica_get(struct coord *c, const char *from, const struct coord_msg *m);
+void coord_replica_put(struct coord *c, const char *from, const struct coord_msg *m);
+/* Merges an encoded object into the local DATA object of key (stores only if it changes). */
+int coord_merge_store(struct coord *c, struct kv_slice key, struct kv_slice object) KV_MUST_USE;
+/* Merges an encoded object into the hint for (target, partition, key). */
+int coord_hint_store(struct coord *c, const char *target, uint32_t partition, struct kv_slice key,
+                     struct kv_slice object) KV_MUST_USE;
+
+/* ---- coord_hints.c ---- */
+int coord_hints_init(struct coord *c, const struct coord_config *cfg) KV_MUST_USE;
+void coord_hints_free(struct coord *c);
+void coord_hints_tick(struct coord *c, uint64_t now);
+uint64_t coord_hints_next_ms(const struct coord *c);
+void coord_hint_reply(struct coord *c, struct coord_req *r, const char *from, const struct coord_msg *m);
+void coord_hint_deadline(struct coord *c, struct coord_req *r);
+
+#endif

@@ -1,0 +1,277 @@
+/*
+ * coord_req.c - the request table, the ring view and sending.
+ *
+ * Requests live in slots allocated once and reused (a request never moves,
+ * so a callback that starts new requests cannot invalidate the one being
+ * completed). A request id is tag << 48 | generation << 16 | slot: lookup
+ * is one array index and a compare, a late reply to a finished request
+ * finds another generation, and a reply meant for a previous life of this
+ * node (before a restart) carries another random tag.
+ *
+ * Deadlines: coord_reqs_expire walks the used slots when the earliest
+ * known deadline has passed, O(slots in use); requests usually finish
+ * long before their deadline, so walks are rare.
+ *
+ * Preference lists: ring_preference_list costs O(Q), so rows are cached
+ * per partition and dropped when the ring (pointer or version) changes.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "coordinator/coord_internal.h"
+
+#define SLOT_BITS 16
+#define GEN_MASK 0xffffffffull
+
+int coord_reqs_init(struct coord *c, uint32_t requests_max)
+{
+    c->nslots = requests_max;
+    c->slots = calloc(requests_max, sizeof *c->slots);
+    c->free_slots = malloc(requests_max * sizeof *c->free_slots);
+    c->gens = calloc(requests_max, sizeof *c->gens);
+    if (!c->slots || !c->free_slots || !c->gens)
+        return KV_ENOMEM;
+    c->tag = (uint16_t)(kv_rand_next(&c->rand) | 1); /* never 0: id 0 means "no reply" */
+    c->next_deadline_ms = UINT64_MAX;
+    return KV_OK;
+}
+
+static void req_trim(struct coord_req *r)
+{
+    struct kv_buf *bufs[] = { &r->key, &r->ctx, &r->hint_key };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]->cap > COORD_REQ_KEEP_BYTES)
+            kv_buf_free(bufs[i]);
+    for (uint32_t i = 0; i < QUORUM_TARGETS_MAX; i++)
+        if (r->t[i].obj.cap > COORD_REQ_KEEP_BYTES)
+            kv_buf_free(&r->t[i].obj);
+}
+
+void coord_reqs_free(struct coord *c)
+{
+    for (uint32_t i = 0; c->slots && i < c->used; i++) {
+        struct coord_req *r = c->slots[i];
+        if (!r)
+            continue;
+        kv_buf_free(&r->key);
+        kv_buf_free(&r->ctx);
+        kv_buf_free(&r->hint_key);
+        for (uint32_t k = 0; k < QUORUM_TARGETS_MAX; k++)
+            kv_buf_free(&r->t[k].obj);
+        free(r);
+    }
+    free(c->slots);
+    free(c->free_slots);
+    free(c->gens);
+    free(c->view.plist);
+    free(c->view.filled);
+}
+
+struct coord_req *coord_req_new(struct coord *c, enum coord_req_kind kind, uint64_t now, uint32_t timeout_ms)
+{
+    uint32_t slot;
+    if (c->nfree > 0) {
+        slot = c->free_slots[--c->nfree];
+    } else if (c->used < c->nslots) {
+        struct coord_req *r = calloc(1, sizeof *r);
+        if (!r)
+            return NULL;
+        slot = c->used++;
+        c->slots[slot] = r;
+    } else {
+        return NULL;
+    }
+    struct coord_req *r = c->slots[slot];
+    c->gens[slot] = (uint32_t)((c->gens[slot] + 1) & GEN_MASK);
+    r->id = (uint64_t)c->tag << 48 | (uint64_t)c->gens[slot] << SLOT_BITS | slot;
+    r->kind = kind;
+    r->deadline_ms = now + (timeout_ms ? timeout_ms : KV_REQUEST_TIMEOUT_MS_DEFAULT);
+    if (r->deadline_ms < c->next_deadline_ms)
+        c->next_deadline_ms = r->deadline_ms;
+    c->stats.requests_in_flight++;
+    return r;
+}
+
+struct coord_req *coord_req_find(struct coord *c, uint64_t id)
+{
+    uint32_t slot = (uint32_t)(id & ((1u << SLOT_BITS) - 1));
+    if (id == 0 || slot >= c->used)
+        return NULL;
+    struct coord_req *r = c->slots[slot];
+    return r->kind != REQ_FREE && r->id == id ? r : NULL;
+}
+
+void coord_req_release(struct coord *c, struct coord_req *r)
+{
+    uint32_t slot = (uint32_t)(r->id & ((1u << SLOT_BITS) - 1));
+    req_trim(r);
+    kv_buf_reset(&r->key);
+    kv_buf_reset(&r->ctx);
+    kv_buf_reset(&r->hint_key);
+    struct coord_target keep[QUORUM_TARGETS_MAX];
+    memcpy(keep, r->t, sizeof keep); /* only to carry the target buffers over */
+    struct kv_buf key = r->key, ctx = r->ctx, hint_key = r->hint_key;
+    memset(r, 0, sizeof *r);
+    r->key = key, r->ctx = ctx, r->hint_key = hint_key;
+    for (uint32_t i = 0; i < QUORUM_TARGETS_MAX; i++) {
+        r->t[i].obj = keep[i].obj;
+        kv_buf_reset(&r->t[i].obj);
+    }
+    c->free_slots[c->nfree++] = slot;
+    c->stats.requests_in_flight--;
+}
+
+struct coord_target *coord_req_target(struct coord_req *r, const char *from)
+{
+    for (uint32_t i = 0; i < r->ntargets; i++)
+        if (r->t[i].state == TARGET_PENDING && !r->t[i].local && strcmp(r->t[i].node, from) == 0)
+            return &r->t[i];
+    return NULL;
+}
+
+void coord_reqs_expire(struct coord *c, uint64_t now)
+{
+    if (now < c->next_deadline_ms)
+        return;
+    /* Requests that callbacks below start lower it themselves. */
+    c->next_deadline_ms = UINT64_MAX;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < c->used; i++) {
+        struct coord_req *r = c->slots[i];
+        if (r->kind == REQ_FREE)
+            continue;
+        if (r->deadline_ms > now) {
+            next = r->deadline_ms < next ? r->deadline_ms : next;
+            continue;
+        }
+        /* Each handler ends the request (callbacks may start others, in
+         * slots this walk may or may not visit: their deadlines are later). */
+        switch (r->kind) {
+        case REQ_READ:
+            coord_read_deadline(c, r);
+            break;
+        case REQ_WRITE:
+        case REQ_FORWARD:
+            coord_write_deadline(c, r);
+            break;
+        case REQ_HINT:
+            coord_hint_deadline(c, r);
+            break;
+        case REQ_FREE:
+            break;
+        }
+    }
+    if (next < c->next_deadline_ms)
+        c->next_deadline_ms = next;
+}
+
+uint64_t coord_reqs_next_ms(const struct coord *c)
+{
+    return c->stats.requests_in_flight ? c->next_deadline_ms : UINT64_MAX;
+}
+
+/* ---- ring view ---- */
+
+static int view_refresh(struct coord *c, const struct ring *ring)
+{
+    struct coord_view *v = &c->view;
+    if (v->ring == ring && v->version == ring_version(ring))
+        return KV_OK;
+    uint32_t q = ring_partitions(ring), members = ring_member_count(ring);
+    uint32_t len = members < COORD_PLAN_NODES_MAX ? members : COORD_PLAN_NODES_MAX;
+    if (q != v->q || len != v->len) {
+        free(v->plist);
+        free(v->filled);
+        v->plist = malloc((size_t)q * len * sizeof *v->plist);
+        v->filled = malloc(q);
+        if (!v->plist || !v->filled) {
+            free(v->plist);
+            free(v->filled);
+            memset(v, 0, sizeof *v);
+            return KV_ENOMEM;
+        }
+        v->q = q;
+        v->len = len;
+    }
+    memset(v->filled, 0, q);
+    v->ring = ring;
+    v->version = ring_version(ring);
+    v->n = ring_n_val(ring);
+    if (ring_member_find(ring, c->node_id, &v->self) != KV_OK)
+        v->self = RING_NO_MEMBER;
+    return KV_OK;
+}
+
+const char *coord_route_node(const struct coord_route *rt, uint32_t pref)
+{
+    return ring_member_id(rt->ring, rt->pref[pref]);
+}
+
+int coord_route(struct coord *c, struct kv_slice key, bool primary_only, struct coord_route *out)
+{
+    const struct ring *ring = c->cops.ring(c->cops.ctx);
+    if (!ring)
+        return KV_EUNAVAIL;
+    if (ring_partitions(ring) != c->ks.partitions) {
+        log_error("coord", "ring partitions differ from config ring=%" PRIu32 " config=%" PRIu32,
+                  ring_partitions(ring), c->ks.partitions);
+        return KV_ESTATE;
+    }
+    int rc = view_refresh(c, ring);
+    if (rc != KV_OK)
+        return rc;
+    struct coord_view *v = &c->view;
+    uint32_t p = keyspace_partition(&c->ks, key);
+    uint32_t *row = v->plist + (size_t)p * v->len;
+    if (!v->filled[p]) {
+        (void)ring_preference_list(ring, p, row, v->len);
+        v->filled[p] = 1;
+    }
+    memset(out, 0, sizeof *out);
+    out->ring = ring;
+    out->partition = p;
+    out->len = v->len;
+    out->pref = row;
+    out->n = v->n;
+    out->primaries = v->n < v->len ? v->n : v->len;
+    out->self = QUORUM_NONE;
+    bool alive[COORD_PLAN_NODES_MAX];
+    for (uint32_t i = 0; i < v->len; i++) {
+        if (row[i] == v->self) {
+            out->self = i;
+            alive[i] = true;
+        } else {
+            alive[i] = c->cops.alive(c->cops.ctx, ring_member_id(ring, row[i]));
+        }
+    }
+    quorum_plan(alive, v->len, out->primaries, out->self, primary_only, &out->plan);
+    return KV_OK;
+}
+
+void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt)
+{
+    r->ntargets = rt->plan.n;
+    for (uint32_t i = 0; i < rt->plan.n; i++) {
+        struct coord_target *t = &r->t[i];
+        const struct quorum_target *q = &rt->plan.t[i];
+        snprintf(t->node, sizeof t->node, "%s", coord_route_node(rt, q->pref));
+        if (q->hint_for == QUORUM_NONE)
+            t->hint_for[0] = 0;
+        else
+            snprintf(t->hint_for, sizeof t->hint_for, "%s", coord_route_node(rt, q->hint_for));
+        t->state = TARGET_PENDING;
+        t->local = q->pref == rt->self;
+        t->found = false;
+        kv_buf_reset(&t->obj);
+    }
+    r->tally = (struct quorum_tally){ 0, rt->plan.n, 0, 0 };
+}
+
+void coord_send(struct coord *c, const char *node, const struct coord_msg *m)
+{
+    /* A refused send is a lost message: the request's deadline covers it. */
+    (void)c->net.send(c->net.ctx, node, m);
+}

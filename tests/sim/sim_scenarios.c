@@ -1,0 +1,323 @@
+/*
+ * sim_scenarios.c - scripted quorum scenarios (see sim_workload.h): each
+ * sets up one situation on a quiet network, with the seed choosing the
+ * nodes and the timing, and checks its exact outcome.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/dvv.h"
+#include "coordinator/object.h"
+#include "tests/sim/sim_test.h"
+#include "tests/sim/sim_workload_internal.h"
+
+static const struct coord_options all_primaries = { COORD_CONSISTENCY_ALL, 0, 1000, true };
+static const struct coord_options quorum = { COORD_CONSISTENCY_QUORUM, 0, 1000, false };
+static const struct coord_options quorum_primaries = { COORD_CONSISTENCY_QUORUM, 0, 1000, true };
+
+/* Issues one operation and runs until it answers. */
+static struct op *run_op(struct world *w, enum op_kind kind, uint32_t key, uint32_t node,
+                         const struct coord_options *o, struct kv_slice ctx)
+{
+    struct op *op = op_new(w, kind, key, node);
+    SIM_ASSERT(op != NULL, "history full");
+    op_issue(op, o, ctx);
+    SIM_ASSERT(op_wait(w, op, sim_now(w->sim) + 10u * SIM_SEC), "op %u never answered", op->idx);
+    return op;
+}
+
+static struct kv_slice ctx_of(const struct op *op) { return kv_slice_make(op->ctx.data, op->ctx.len); }
+
+static void prefs(struct world *w, uint32_t key, uint32_t *pref)
+{
+    char name[WORLD_KEY_BYTES];
+    key_name(w, OP_PUT, key, name);
+    SIM_ASSERT(sq_preference(w->c, kv_slice_str(name), pref, sq_nodes(w->c)) == sq_nodes(w->c), "preference");
+}
+
+static void run_for(struct world *w, uint64_t ms) { sim_run_until(w->sim, sim_now(w->sim) + ms); }
+
+static struct coord_stats stats(struct world *w)
+{
+    struct coord_stats s;
+    sq_stats_sum(w->c, &s);
+    return s;
+}
+
+/* Decodes a node's local object of key into o (borrowing buf). */
+static bool local_object(struct world *w, uint32_t node, uint32_t key, struct kv_buf *buf, struct object *o)
+{
+    char name[WORLD_KEY_BYTES];
+    bool found = false;
+    key_name(w, OP_PUT, key, name);
+    SIM_ASSERT(sq_local_object(w->c, node, kv_slice_str(name), buf, &found) == KV_OK, "local read");
+    if (found)
+        SIM_ASSERT(object_decode(kv_slice_make(buf->data, buf->len), o) == KV_OK, "local object decodes");
+    return found;
+}
+
+/* Whether node's local object of key holds value as a sibling. */
+static bool local_has(struct world *w, uint32_t node, uint32_t key, const char *value)
+{
+    struct kv_buf buf = { 0 };
+    struct object o;
+    object_init(&o);
+    bool has = false;
+    if (local_object(w, node, key, &buf, &o)) {
+        for (uint32_t i = 0; i < object_siblings(&o) && !has; i++) {
+            struct object_sibling s;
+            object_sibling(&o, i, &s);
+            has = kv_slice_eq(s.payload, kv_slice_str(value));
+        }
+    }
+    object_free(&o);
+    kv_buf_free(&buf);
+    return has;
+}
+
+/* Whether node's local object of key covers the context of an acknowledged write. */
+static bool local_covers(struct world *w, uint32_t node, uint32_t key, struct kv_slice ctx)
+{
+    struct kv_buf buf = { 0 };
+    struct object o;
+    struct dvv d;
+    object_init(&o);
+    dvv_init(&d);
+    bool ok = local_object(w, node, key, &buf, &o) && dvv_context_decode(ctx, &d) == KV_OK &&
+              dvv_descends(&o.clock, &d);
+    dvv_free(&d);
+    object_free(&o);
+    kv_buf_free(&buf);
+    return ok;
+}
+
+/* ---- siblings ---- */
+
+void siblings_scenario(struct world *w)
+{
+    uint32_t pref[SQ_NODES_MAX], key = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, key, pref);
+    struct op *v0 = run_op(w, OP_PUT, key, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v0->status == KV_OK, "first put: %s", kv_status_str(v0->status));
+    struct op *g0 = run_op(w, OP_GET, key, pref[1], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g0->status == KV_OK && g0->nvals == 1 && op_has_value(g0, v0->value), "read back v0");
+
+    /* Two writers with the same context, through two primaries, at the same instant. */
+    struct op *a = op_new(w, OP_PUT, key, pref[0]), *b = op_new(w, OP_PUT, key, pref[1]);
+    op_issue(a, &quorum, ctx_of(g0));
+    op_issue(b, &quorum, ctx_of(g0));
+    SIM_ASSERT(op_wait(w, a, sim_now(w->sim) + 5u * SIM_SEC) && op_wait(w, b, sim_now(w->sim) + 5u * SIM_SEC),
+               "writers answered");
+    SIM_ASSERT(a->status == KV_OK && b->status == KV_OK, "writers: %d %d", a->status, b->status);
+    run_for(w, 200);
+    struct op *g1 = run_op(w, OP_GET, key, pref[2], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g1->nvals == 2 && op_has_value(g1, a->value) && op_has_value(g1, b->value) && !op_has_value(g1, v0->value),
+               "siblings after concurrent writes: %u values", g1->nvals);
+
+    /* A write with the context that saw both resolves them - through a non-primary (forwarded). */
+    struct op *r = run_op(w, OP_PUT, key, pref[3], &quorum, ctx_of(g1));
+    SIM_ASSERT(r->status == KV_OK, "resolving put: %s", kv_status_str(r->status));
+    run_for(w, 200);
+    struct op *g2 = run_op(w, OP_GET, key, pref[4], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g2->nvals == 1 && op_has_value(g2, r->value), "resolved: %u values", g2->nvals);
+    SIM_ASSERT(ctx_descends(ctx_of(g2), ctx_of(g1)), "the resolution covers both siblings");
+
+    /* Concurrent writers through two non-primaries: both forwarded to one primary, still siblings. */
+    struct op *c1 = op_new(w, OP_PUT, key, pref[3]), *c2 = op_new(w, OP_PUT, key, pref[4]);
+    op_issue(c1, &quorum, ctx_of(g2));
+    op_issue(c2, &quorum, ctx_of(g2));
+    SIM_ASSERT(op_wait(w, c1, sim_now(w->sim) + 5u * SIM_SEC) && op_wait(w, c2, sim_now(w->sim) + 5u * SIM_SEC),
+               "forwarded writers answered");
+    SIM_ASSERT(c1->status == KV_OK && c2->status == KV_OK, "forwarded writers: %d %d", c1->status, c2->status);
+    run_for(w, 200);
+    struct op *g3 = run_op(w, OP_GET, key, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g3->nvals == 2 && op_has_value(g3, c1->value) && op_has_value(g3, c2->value),
+               "forwarded siblings: %u values", g3->nvals);
+    SIM_ASSERT(stats(w).forwarded >= 3, "forwarded %" PRIu64, stats(w).forwarded);
+}
+
+/* ---- hinted handoff ---- */
+
+/* Writes every key once with W = 2 (sloppy) while victim is down; returns
+ * how many keys have victim among their primaries. */
+static uint32_t write_while_down(struct world *w, uint32_t victim, struct op **puts)
+{
+    uint32_t expect = 0;
+    for (uint32_t k = 0; k < WORLD_KEYS_MAX; k++) {
+        uint32_t pref[SQ_NODES_MAX], node = random_callable(w);
+        prefs(w, k, pref);
+        expect += pref[0] == victim || pref[1] == victim || pref[2] == victim;
+        puts[k] = run_op(w, OP_PUT, k, node, &quorum, kv_slice_make(NULL, 0));
+        SIM_ASSERT(puts[k]->status == KV_OK, "put k%u via n%u: %s", k, node, kv_status_str(puts[k]->status));
+    }
+    return expect;
+}
+
+static bool no_hints(void *ctx)
+{
+    struct world *w = ctx;
+    return stats(w).hints_pending == 0;
+}
+
+void hints_scenario(struct world *w)
+{
+    struct op *puts[WORLD_KEYS_MAX];
+    uint32_t victim = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
+    sq_crash(w->c, victim);
+    sq_views_sync(w->c);
+    uint32_t expect = write_while_down(w, victim, puts);
+    SIM_ASSERT(expect > 0, "no key has n%u as a primary", victim);
+    struct coord_stats s = stats(w);
+    SIM_ASSERT(s.hints_pending == expect && sq_hint_keys(w->c) == expect && s.hints_stored == expect,
+               "hints pending %" PRIu64 " stored %" PRIu64 " keys %" PRIu64 ", want %u", s.hints_pending,
+               s.hints_stored, sq_hint_keys(w->c), expect);
+
+    /* Nothing is delivered while the owner is down. */
+    run_for(w, 3u * SIM_SEC);
+    s = stats(w);
+    SIM_ASSERT(s.hints_pending == expect && s.hints_delivered == 0, "delivered to a down node");
+
+    sq_restart(w->c, victim);
+    sq_views_sync(w->c);
+    SIM_ASSERT(sim_run_until_true(w->sim, no_hints, w, 50, sim_now(w->sim) + 30u * SIM_SEC), "hints not drained");
+    s = stats(w);
+    SIM_ASSERT(s.hints_delivered == expect && sq_hint_keys(w->c) == 0 && s.hints_expired == 0,
+               "delivered %" PRIu64 " keys left %" PRIu64 ", want %u", s.hints_delivered, sq_hint_keys(w->c), expect);
+    for (uint32_t k = 0; k < WORLD_KEYS_MAX; k++) {
+        uint32_t pref[SQ_NODES_MAX];
+        prefs(w, k, pref);
+        if (pref[0] == victim || pref[1] == victim || pref[2] == victim)
+            SIM_ASSERT(local_covers(w, victim, k, ctx_of(puts[k])), "n%u lacks %s of k%u after handoff", victim,
+                       puts[k]->value, k);
+    }
+}
+
+void hints_expiry_scenario(struct world *w)
+{
+    struct op *puts[WORLD_KEYS_MAX];
+    uint32_t victim = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
+    sq_crash(w->c, victim);
+    sq_views_sync(w->c);
+    uint32_t expect = write_while_down(w, victim, puts);
+    SIM_ASSERT(stats(w).hints_pending == expect, "pending %" PRIu64 ", want %u", stats(w).hints_pending, expect);
+    SIM_ASSERT(sim_run_until_true(w->sim, no_hints, w, 50, sim_now(w->sim) + 30u * SIM_SEC), "hints not expired");
+    struct coord_stats s = stats(w);
+    SIM_ASSERT(s.hints_expired == expect && s.hints_delivered == 0 && sq_hint_keys(w->c) == 0,
+               "expired %" PRIu64 " delivered %" PRIu64 ", want %u", s.hints_expired, s.hints_delivered, expect);
+    sq_restart(w->c, victim);
+    sq_views_sync(w->c);
+    run_for(w, 3u * SIM_SEC);
+    SIM_ASSERT(stats(w).hints_delivered == 0, "an expired hint was delivered");
+}
+
+/* ---- timeouts ---- */
+
+void timeout_scenario(struct world *w)
+{
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX / 2);
+    prefs(w, k, pref);
+    sq_views_freeze(w->c, true); /* every view says everyone is up */
+
+    /* Stored locally, the copies lost: in doubt at the deadline, never a failure. */
+    sq_cut(w->c, pref[0], pref[1]);
+    sq_cut(w->c, pref[0], pref[2]);
+    struct op *a = run_op(w, OP_PUT, k, pref[0], &quorum_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(a->status == KV_EINDOUBT, "cut off write: %s", kv_status_str(a->status));
+    SIM_ASSERT(local_has(w, pref[0], k, a->value) && !local_has(w, pref[1], k, a->value), "where the write went");
+    sq_heal(w->c);
+
+    /* One copy lost: W = 2 is met by the other. */
+    sq_cut(w->c, pref[0], pref[2]);
+    struct op *b = run_op(w, OP_PUT, k, pref[0], &quorum_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(b->status == KV_OK, "W met: %s", kv_status_str(b->status));
+    sq_heal(w->c);
+
+    /* A forwarded write whose answer is lost: applied by the primary, in doubt at the client. */
+    sq_cut(w->c, pref[0], pref[3]);
+    struct op *c = run_op(w, OP_PUT, k, pref[3], &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(c->status == KV_EINDOUBT, "forward without answer: %s", kv_status_str(c->status));
+    run_for(w, 100);
+    SIM_ASSERT(local_has(w, pref[0], k, c->value), "the primary applied the forwarded write");
+    sq_heal(w->c);
+
+    /* A read that cannot hear R replies times out; reads change nothing. */
+    sq_cut(w->c, pref[1], pref[0]);
+    sq_cut(w->c, pref[2], pref[0]);
+    struct op *g = run_op(w, OP_GET, k, pref[0], &quorum_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g->status == KV_ETIMEDOUT, "read without replies: %s", kv_status_str(g->status));
+    sq_heal(w->c);
+
+    /* Fewer live primaries than W: refused before anything is stored or sent. */
+    uint32_t k2 = WORLD_KEYS_MAX / 2 + k, pref2[SQ_NODES_MAX];
+    prefs(w, k2, pref2);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        sq_view_set(w->c, i, pref2[1], false);
+        sq_view_set(w->c, i, pref2[2], false);
+    }
+    uint64_t sent = sim_node_sent(w->sim, pref2[0]);
+    struct op *d = op_new(w, OP_PUT, k2, pref2[0]);
+    op_issue(d, &quorum_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(d->status == KV_EUNAVAIL, "no quorum of primaries: %s", kv_status_str(d->status));
+    SIM_ASSERT(sim_node_sent(w->sim, pref2[0]) == sent, "an unavailable write sent messages");
+    /* The same through a node that is no primary: nothing to forward to either. */
+    sq_view_set(w->c, pref2[3], pref2[0], false);
+    struct op *e = op_new(w, OP_PUT, k2, pref2[3]);
+    op_issue(e, &quorum_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(e->status == KV_EUNAVAIL, "no live primary: %s", kv_status_str(e->status));
+    run_for(w, 2u * SIM_SEC);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++)
+        SIM_ASSERT(!local_has(w, i, k2, d->value) && !local_has(w, i, k2, e->value), "n%u holds a refused write", i);
+    SIM_ASSERT(sq_hint_keys(w->c) == 0, "a refused write left a hint");
+    sq_views_freeze(w->c, false);
+    sq_views_sync(w->c);
+}
+
+/* ---- deletes ---- */
+
+void delete_scenario(struct world *w)
+{
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, k, pref);
+    struct op *v = run_op(w, OP_PUT, k, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v->status == KV_OK, "put: %s", kv_status_str(v->status));
+
+    /* A replica misses the delete (a fallback keeps it as a hint). */
+    sq_crash(w->c, pref[2]);
+    sq_views_sync(w->c);
+    struct op *d = run_op(w, OP_DEL, k, pref[0], &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(d->status == KV_OK, "delete: %s", kv_status_str(d->status));
+
+    /* It returns holding the old value, before the hint can reach it. */
+    sq_views_freeze(w->c, true);
+    sq_restart(w->c, pref[2]);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++)
+        sq_view_set(w->c, i, pref[2], i == pref[0]);
+    SIM_ASSERT(local_has(w, pref[2], k, v->value), "the returning replica holds the old value");
+    struct op *g = run_op(w, OP_GET, k, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g->status == KV_OK && !g->found, "deleted key read %u values (%s)", g->nvals, kv_status_str(g->status));
+    run_for(w, 500);
+    SIM_ASSERT(!local_has(w, pref[2], k, v->value), "read repair did not reach the returning replica");
+
+    /* Then the hint arrives too; every node reads the key as absent. */
+    sq_views_freeze(w->c, false);
+    sq_views_sync(w->c);
+    SIM_ASSERT(sim_run_until_true(w->sim, no_hints, w, 50, sim_now(w->sim) + 30u * SIM_SEC), "hints not drained");
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        struct op *gi = run_op(w, OP_GET, k, i, &quorum, kv_slice_make(NULL, 0));
+        SIM_ASSERT(gi->status == KV_OK && !gi->found, "n%u reads the deleted key", i);
+    }
+
+    /* A delete with a context, while another replica is down, then it returns. */
+    struct op *v2 = run_op(w, OP_PUT, k, pref[1], &all_primaries, kv_slice_make(NULL, 0));
+    struct op *g2 = run_op(w, OP_GET, k, pref[1], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v2->status == KV_OK && g2->found, "second put");
+    sq_crash(w->c, pref[1]);
+    sq_views_sync(w->c);
+    struct op *d2 = run_op(w, OP_DEL, k, pref[3], &quorum, ctx_of(g2));
+    SIM_ASSERT(d2->status == KV_OK, "context delete: %s", kv_status_str(d2->status));
+    world_settle(w);
+    struct op *f = final_read(w, OP_PUT, k, pref[1]);
+    SIM_ASSERT(!f->found, "the key came back after its replica returned");
+}

@@ -1,0 +1,112 @@
+/*
+ * sim_workload.h - clients, faults, scenarios and the history checker for
+ * the quorum simulation tests (test_sim_quorum.c).
+ *
+ * A world is one simulator, one sim_quorum cluster and a history: every
+ * client operation issued (through a random running node) with its
+ * outcome - KV_OK, KV_EINDOUBT, KV_EUNAVAIL..., or "pending" if its
+ * coordinator crashed before answering (an unknown outcome, like in-doubt).
+ * Put values are unique ("w<op>"), so a value read names its write.
+ *
+ * The history checker (world_check_history), after world_settle has healed
+ * everything and drained hints, reads every key at R = ALL and demands:
+ *  - every acknowledged put is present or causally superseded: the final
+ *    context descends the put's returned context (its dot and its past);
+ *  - every value read was written by a put that was not refused
+ *    (KV_EUNAVAIL writes are provably nowhere);
+ *  - no write outcome is a plain failure: KV_OK, KV_EINDOUBT, KV_EUNAVAIL,
+ *    KV_EBUSY or an unmet condition only.
+ * Assertions go through SIM_ASSERT and name the seed.
+ */
+#ifndef RINGKV_TESTS_SIM_SIM_WORKLOAD_H
+#define RINGKV_TESTS_SIM_SIM_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "coordinator/coord.h"
+#include "tests/sim/sim.h"
+#include "tests/sim/sim_quorum.h"
+
+#define WORLD_KEYS_MAX 16u
+#define WORLD_OPS_MAX 8192u
+#define OP_PENDING 1 /* status of an operation not answered (yet, or ever) */
+
+enum op_kind { OP_PUT, OP_DEL, OP_INCR, OP_GET };
+
+struct world;
+
+struct op {
+    struct world *w;
+    uint32_t idx;
+    enum op_kind kind;
+    uint32_t key;
+    uint32_t node;
+    int status;                 /* OP_PENDING until the callback */
+    char value[16];             /* PUT */
+    struct kv_buf ctx;          /* PUT: returned context; GET: read context */
+    struct kv_buf vals;         /* GET: values, each "len:value;" */
+    uint32_t nvals;
+    bool found;
+    int64_t num;                /* INCR: result */
+    uint64_t seq;               /* the driver step it belongs to */
+};
+
+struct world_config {
+    uint32_t nkeys;             /* data keys "k<i>" */
+    uint32_t ncounters;         /* counter keys "c<i>" */
+    bool primary_only;          /* client options */
+    uint32_t timeout_ms;
+    double crash_rate;          /* per fault period: crash (or restart) a node */
+    double partition_rate;      /* per fault period: partition (or heal) */
+    double pause_rate;          /* per fault period: pause a node */
+    uint32_t fault_period_ms;
+    uint32_t max_down;          /* nodes crashed at once */
+    uint32_t op_period_ms;      /* mean time between client operations */
+    bool quiet;                 /* no loss, duplicates or reordering */
+    struct sq_config sq;
+};
+
+struct world {
+    struct sim *sim;
+    struct sq_cluster *c;
+    struct world_config cfg;
+    uint64_t seed;
+    uint64_t end_ms;            /* drivers stop issuing then */
+    struct op *ops;
+    uint32_t nops;
+    struct kv_buf last_ctx[WORLD_KEYS_MAX]; /* latest read context per key */
+    uint32_t ryw_checked;
+    bool partitioned;
+    uint64_t seq;
+};
+
+void world_config_defaults(struct world_config *wc);
+void world_open(struct world *w, uint64_t seed, const struct world_config *wc);
+void world_close(struct world *w);
+
+/* Drivers: issue operations and faults for duration_ms of virtual time. */
+void ryw_run(struct world *w, uint64_t duration_ms);      /* writer per key: write, then read it back */
+void workload_run(struct world *w, uint64_t duration_ms); /* random puts, deletes, gets */
+void counter_run(struct world *w, uint64_t duration_ms);  /* INCR +1 on counter keys */
+
+/* Heals, restarts every node, syncs views, and runs until no request is
+ * in flight and no hint is pending anywhere. */
+void world_settle(struct world *w);
+
+void world_check_history(struct world *w);
+/* Every key's N primaries end with byte-identical objects (read repair). */
+void world_check_converged(struct world *w);
+/* acked <= value <= acked + unknown, for every counter. */
+void world_check_counters(struct world *w);
+
+void siblings_scenario(struct world *w);
+void hints_scenario(struct world *w);
+void timeout_scenario(struct world *w);
+void delete_scenario(struct world *w);
+
+/* A hash of the history and the network counters: equal runs, equal hash. */
+uint64_t world_trace_hash(struct world *w);
+
+#endif

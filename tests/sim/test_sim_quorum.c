@@ -1,0 +1,214 @@
+/*
+ * test_sim_quorum.c - the quorum coordinator on the deterministic
+ * simulator: read-your-writes with R + W > N over primaries, siblings and
+ * their resolution, acknowledged writes surviving crashes (a history
+ * checker), hinted handoff, in-doubt timeouts, counters, deletes.
+ *
+ * Every test runs many seeds (RINGKV_SIM_SEEDS=<n> changes how many;
+ * RINGKV_SIM_SEED=<seed> runs only that one, to replay a failure; the
+ * assertion message names the seed). Each seed builds a 5-node cluster
+ * (N = 3, Q = 16) from scratch and costs a few milliseconds.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/coord.h"
+#include "coordinator/dvv.h"
+#include "tests/sim/sim.h"
+#include "tests/sim/sim_quorum.h"
+#include "tests/sim/sim_test.h"
+#include "tests/sim/sim_workload.h"
+
+#define SEC 1000u
+
+/* Runs body once per seed: base + i for i < count, or the one in RINGKV_SIM_SEED. */
+#define FOR_SEEDS(base, count)                                                                     \
+    for (uint32_t seed_i_ = 0, seed_n_ = sim_seed_count(count); seed_i_ < seed_n_; seed_i_++)      \
+        for (uint64_t seed = sim_seed_pick((base) + seed_i_), once_ = 1; once_; once_ = 0)
+
+static uint32_t sim_seed_count(uint32_t dflt)
+{
+    const char *one = getenv("RINGKV_SIM_SEED"), *n = getenv("RINGKV_SIM_SEEDS");
+    if (one && *one)
+        return 1;
+    return n && *n ? (uint32_t)strtoul(n, NULL, 0) : dflt;
+}
+
+static uint64_t sim_seed_pick(uint64_t dflt) { return sim_test_seed(dflt); }
+
+/* ---- read-your-writes ---- */
+
+START_TEST(primary_only_quorum_reads_see_acknowledged_writes)
+{
+    FOR_SEEDS(1000, 60)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.primary_only = true;
+        wc.crash_rate = 0.3;
+        wc.partition_rate = 0.2;
+        world_open(&w, seed, &wc);
+        ryw_run(&w, 20 * SEC);
+        world_settle(&w);
+        SIM_ASSERT(w.ryw_checked > 10, "only %u reads checked", w.ryw_checked);
+        world_check_history(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- the history checker under every fault ---- */
+
+START_TEST(acknowledged_writes_survive_crashes_and_partitions)
+{
+    FOR_SEEDS(2000, 60)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.crash_rate = 0.4;
+        wc.partition_rate = 0.3;
+        wc.pause_rate = 0.1;
+        world_open(&w, seed, &wc);
+        workload_run(&w, 20 * SEC);
+        world_settle(&w);
+        world_check_history(&w);
+        world_check_converged(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- siblings ---- */
+
+START_TEST(concurrent_writers_make_siblings_and_a_context_resolves_them)
+{
+    FOR_SEEDS(3000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        siblings_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- hinted handoff ---- */
+
+START_TEST(hints_are_delivered_after_recovery_and_removed_after_the_ack)
+{
+    FOR_SEEDS(4000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        hints_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- timeouts ---- */
+
+START_TEST(write_timeouts_are_in_doubt_and_unavailable_means_nowhere)
+{
+    FOR_SEEDS(5000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        timeout_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- counters ---- */
+
+START_TEST(counters_converge_to_the_exact_sum_under_partitions)
+{
+    FOR_SEEDS(6000, 60)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.crash_rate = 0.2;
+        wc.partition_rate = 0.4;
+        world_open(&w, seed, &wc);
+        counter_run(&w, 15 * SEC);
+        world_settle(&w);
+        world_check_counters(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- deletes ---- */
+
+START_TEST(deletes_do_not_resurrect_when_a_replica_returns)
+{
+    FOR_SEEDS(7000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        delete_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- determinism ---- */
+
+START_TEST(one_seed_replays_exactly)
+{
+    uint64_t seed = sim_test_seed(8000), h[2];
+    for (int run = 0; run < 2; run++) {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.crash_rate = 0.4;
+        wc.partition_rate = 0.3;
+        world_open(&w, seed, &wc);
+        workload_run(&w, 10 * SEC);
+        world_settle(&w);
+        h[run] = world_trace_hash(&w);
+        world_close(&w);
+    }
+    SIM_ASSERT(h[0] == h[1], "two runs of one seed differ: %" PRIx64 " vs %" PRIx64, h[0], h[1]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("sim_quorum");
+    TCase *tc = tcase_create("quorum");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, primary_only_quorum_reads_see_acknowledged_writes);
+    tcase_add_test(tc, acknowledged_writes_survive_crashes_and_partitions);
+    tcase_add_test(tc, concurrent_writers_make_siblings_and_a_context_resolves_them);
+    tcase_add_test(tc, hints_are_delivered_after_recovery_and_removed_after_the_ack);
+    tcase_add_test(tc, write_timeouts_are_in_doubt_and_unavailable_means_nowhere);
+    tcase_add_test(tc, counters_converge_to_the_exact_sum_under_partitions);
+    tcase_add_test(tc, deletes_do_not_resurrect_when_a_replica_returns);
+    tcase_add_test(tc, one_seed_replays_exactly);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -10,7 +10,10 @@
  * runs the workload list (eb_run_engine) and sends one struct eb_result
  * per workload through a pipe; the parent prints each result as it
  * arrives, or everything at the end with --json, then the ringkv/peer
- * ratios and each engine's peak RSS.
+ * ratios and each engine's peak RSS. With --repeat R the engines run R
+ * rounds, interleaved, and the median round of each (engine, workload)
+ * is reported: on a shared machine one run's noise can exceed the gaps
+ * being measured.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +37,8 @@
 #define EB_VALUE_BYTES_MAX (1024u * 1024u)   /* --value-size limit: 1 MiB */
 #define EB_MB_BYTES (1024.0 * 1024.0)        /* MB/s as db_bench reports it: 2^20 bytes */
 #define EB_SEED_DEFAULT 301u
+#define EB_REPEAT_MAX 9                      /* --repeat limit */
+#define EB_LIST_BYTES_MAX 1024               /* --engines / --benchmarks text */
 #define EB_DB_SUFFIX_BYTES 64                /* room kept after --db for "/rocksdb/OPTIONS-..." */
 
 struct eb_engine_entry {
@@ -60,6 +65,7 @@ static const struct eb_engine_entry eb_engines[] = {
 
 struct eb_config {
     struct eb_run_spec spec;         /* num, value size, seed, workload list */
+    uint32_t repeat;                 /* rounds of every engine; medians are reported */
     bool json;
     char db_dir[PATH_MAX];
     bool db_is_temp;                 /* made by mkdtemp: removed at the end */
@@ -67,12 +73,19 @@ struct eb_config {
     size_t engine_count;
 };
 
+/* One engine's results: of one child, or the medians over --repeat children. */
 struct eb_engine_report {
     struct eb_result results[EB_SLOTS_MAX];
     bool have[EB_SLOTS_MAX];
     bool ran;
-    bool ok;                 /* the child ran every workload and exited 0 */
-    long peak_rss_kb;
+    bool ok;                 /* every child ran every workload and exited 0 */
+    long peak_rss_kb;        /* the largest over the children */
+};
+
+/* Every child's report ([round][engine]) and the per-engine summary. */
+struct eb_reports {
+    struct eb_engine_report rounds[EB_REPEAT_MAX][EB_ENGINES];
+    struct eb_engine_report summary[EB_ENGINES];
 };
 
 /* ---- one child per engine ------------------------------------------------ */
@@ -122,32 +135,44 @@ static double eb_micros_per_op(const struct eb_result *r)
     return r->ops ? (double)r->elapsed_ns / 1e3 / (double)r->ops : 0.0;
 }
 
-static void eb_print_result(const struct eb_config *cfg, size_t engine, const struct eb_result *r)
+/* One result line; prefix marks the per-round lines of --repeat. */
+static void eb_print_result(FILE *out, const char *prefix, const struct eb_config *cfg, size_t engine,
+                            const struct eb_result *r)
 {
     const struct eb_workload *w = cfg->spec.slots[r->slot];
-    printf("%-8s %-17s %12.0f %8.1f %10.3f", eb_engines[engine].name, w->name,
-           eb_ops_per_sec(r), eb_mb_per_sec(r), eb_micros_per_op(r));
+    fprintf(out, "%s%-8s %-17s %12.0f %8.1f %10.3f", prefix, eb_engines[engine].name, w->name,
+            eb_ops_per_sec(r), eb_mb_per_sec(r), eb_micros_per_op(r));
     if (w->point_reads)
-        printf(" found=%" PRIu64 "/%" PRIu64, r->found, r->ops);
+        fprintf(out, " found=%" PRIu64 "/%" PRIu64, r->found, r->ops);
     if (r->writes_during)
-        printf(" writes=%" PRIu64, r->writes_during);
+        fprintf(out, " writes=%" PRIu64, r->writes_during);
     if (r->status != KV_OK)
-        printf(" FAILED=%s", kv_status_str(r->status));
-    printf("\n");
-    fflush(stdout);
+        fprintf(out, " FAILED=%s", kv_status_str(r->status));
+    fprintf(out, "\n");
+    fflush(out);
 }
 
-/* Reads the child's results until it closes the pipe, then reaps it. */
-static int eb_collect(const struct eb_config *cfg, size_t engine, int fd, pid_t pid,
+/*
+ * Reads the child's results until it closes the pipe, then reaps it.
+ * Results are shown as they come: on stdout for a single round, on
+ * stderr marked "# round k/R" when the summary will be medians.
+ */
+static int eb_collect(const struct eb_config *cfg, size_t engine, uint32_t round, int fd, pid_t pid,
                       struct eb_engine_report *rep)
 {
+    char prefix[32] = "";
+    FILE *live = cfg->json ? NULL : stdout;
+    if (cfg->repeat > 1) {
+        snprintf(prefix, sizeof prefix, "# round %" PRIu32 "/%" PRIu32 " ", round + 1, cfg->repeat);
+        live = stderr;
+    }
     struct eb_result res;
     int r;
     while ((r = eb_read_result(fd, &res)) == 1 && res.slot < cfg->spec.slot_count) {
         rep->results[res.slot] = res;
         rep->have[res.slot] = true;
-        if (!cfg->json)
-            eb_print_result(cfg, engine, &res);
+        if (live)
+            eb_print_result(live, prefix, cfg, engine, &res);
     }
     close(fd);
     int wstatus = 0;
@@ -169,7 +194,7 @@ static int eb_collect(const struct eb_config *cfg, size_t engine, int fd, pid_t 
 }
 
 static int eb_fork_engine(const struct eb_config *cfg, const struct eb_values *values, size_t engine,
-                          struct eb_engine_report *rep)
+                          uint32_t round, struct eb_engine_report *rep)
 {
     int fds[2];
     if (pipe(fds) != 0) {
@@ -191,7 +216,7 @@ static int eb_fork_engine(const struct eb_config *cfg, const struct eb_values *v
     }
     close(fds[1]);
     rep->ran = true;
-    return eb_collect(cfg, engine, fds[0], pid, rep);
+    return eb_collect(cfg, engine, round, fds[0], pid, rep);
 }
 
 /* ---- reporting ------------------------------------------------------------ */
@@ -212,8 +237,67 @@ static bool eb_ratio(const struct eb_engine_report *reports, size_t peer, size_t
 
 static double eb_rss_mb(const struct eb_engine_report *rep) { return (double)rep->peak_rss_kb / 1024.0; }
 
+/* The round whose ops/s is the median (the lower one of an even count) of
+ * the rounds that ran slot without error; false if none did. */
+static bool eb_median_round(const struct eb_config *cfg, const struct eb_reports *all, size_t engine,
+                            size_t slot, uint32_t *round_out)
+{
+    uint32_t ok_rounds[EB_REPEAT_MAX];
+    uint32_t n = 0;
+    for (uint32_t round = 0; round < cfg->repeat; round++) {
+        const struct eb_engine_report *rep = &all->rounds[round][engine];
+        if (rep->have[slot] && rep->results[slot].status == KV_OK)
+            ok_rounds[n++] = round;
+    }
+    if (n == 0)
+        return false;
+    for (uint32_t i = 1; i < n; i++) { /* insertion sort by ops/s: n <= EB_REPEAT_MAX */
+        uint32_t v = ok_rounds[i], j = i;
+        double rate = eb_ops_per_sec(&all->rounds[v][engine].results[slot]);
+        for (; j > 0 && eb_ops_per_sec(&all->rounds[ok_rounds[j - 1]][engine].results[slot]) > rate; j--)
+            ok_rounds[j] = ok_rounds[j - 1];
+        ok_rounds[j] = v;
+    }
+    *round_out = ok_rounds[(n - 1) / 2];
+    return true;
+}
+
+/* Fills all->summary: per engine and slot the median round's result (or
+ * the failed one if no round succeeded), the largest peak RSS, ok if all were. */
+static void eb_summarize(const struct eb_config *cfg, struct eb_reports *all)
+{
+    for (size_t i = 0; i < cfg->engine_count; i++) {
+        size_t engine = cfg->engines[i];
+        struct eb_engine_report *sum = &all->summary[engine];
+        sum->ok = true;
+        for (uint32_t round = 0; round < cfg->repeat; round++) {
+            const struct eb_engine_report *rep = &all->rounds[round][engine];
+            sum->ran = sum->ran || rep->ran;
+            sum->ok = sum->ok && rep->ran && rep->ok;
+            if (rep->peak_rss_kb > sum->peak_rss_kb)
+                sum->peak_rss_kb = rep->peak_rss_kb;
+            for (size_t slot = 0; slot < cfg->spec.slot_count; slot++)
+                if (rep->have[slot] && !sum->have[slot]) { /* a failure, unless a median replaces it */
+                    sum->results[slot] = rep->results[slot];
+                    sum->have[slot] = true;
+                }
+        }
+        for (size_t slot = 0; slot < cfg->spec.slot_count; slot++) {
+            uint32_t round;
+            if (eb_median_round(cfg, all, engine, slot, &round))
+                sum->results[slot] = all->rounds[round][engine].results[slot];
+        }
+    }
+}
+
 static void eb_print_text_summary(const struct eb_config *cfg, const struct eb_engine_report *reports)
 {
+    for (size_t i = 0; i < cfg->engine_count && cfg->repeat > 1; i++) {
+        const struct eb_engine_report *rep = &reports[cfg->engines[i]];
+        for (size_t slot = 0; slot < cfg->spec.slot_count; slot++)
+            if (rep->have[slot])
+                eb_print_result(stdout, "", cfg, cfg->engines[i], &rep->results[slot]);
+    }
     for (size_t slot = 0; slot < cfg->spec.slot_count; slot++) {
         for (size_t peer = 1; peer < EB_ENGINES; peer++) {
             double ratio;
@@ -243,7 +327,8 @@ static void eb_json_string(const char *s)
     putchar('"');
 }
 
-static void eb_json_result(const struct eb_config *cfg, const struct eb_result *r, bool last)
+static void eb_json_result(const struct eb_config *cfg, const struct eb_reports *all, size_t engine,
+                           const struct eb_result *r, bool last)
 {
     printf("        {\"workload\": ");
     eb_json_string(cfg->spec.slots[r->slot]->name);
@@ -251,14 +336,23 @@ static void eb_json_result(const struct eb_config *cfg, const struct eb_result *
     eb_json_string(kv_status_str(r->status));
     printf(", \"ops\": %" PRIu64 ", \"found\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"seconds\": %.6f, \"ops_per_sec\": %.1f, \"mb_per_sec\": %.3f"
-           ", \"micros_per_op\": %.4f, \"writes_during\": %" PRIu64 "}%s\n",
+           ", \"micros_per_op\": %.4f, \"writes_during\": %" PRIu64 ",\n          \"rounds_ops_per_sec\": [",
            r->ops, r->found, r->bytes, eb_seconds(r), eb_ops_per_sec(r), eb_mb_per_sec(r),
-           eb_micros_per_op(r), r->writes_during, last ? "" : ",");
+           eb_micros_per_op(r), r->writes_during);
+    const char *sep = "";
+    for (uint32_t round = 0; round < cfg->repeat; round++) {
+        const struct eb_engine_report *rep = &all->rounds[round][engine];
+        if (rep->have[r->slot] && rep->results[r->slot].status == KV_OK) {
+            printf("%s%.1f", sep, eb_ops_per_sec(&rep->results[r->slot]));
+            sep = ", ";
+        }
+    }
+    printf("]}%s\n", last ? "" : ",");
 }
 
-static void eb_json_engine(const struct eb_config *cfg, size_t engine, const struct eb_engine_report *rep,
-                           bool last)
+static void eb_json_engine(const struct eb_config *cfg, const struct eb_reports *all, size_t engine, bool last)
 {
+    const struct eb_engine_report *rep = &all->summary[engine];
     printf("    {\"name\": ");
     eb_json_string(eb_engines[engine].name);
     printf(", \"version\": ");
@@ -270,19 +364,20 @@ static void eb_json_engine(const struct eb_config *cfg, size_t engine, const str
         total += rep->have[slot];
     for (size_t slot = 0; slot < cfg->spec.slot_count; slot++)
         if (rep->have[slot])
-            eb_json_result(cfg, &rep->results[slot], ++shown == total);
+            eb_json_result(cfg, all, engine, &rep->results[slot], ++shown == total);
     printf("      ]}%s\n", last ? "" : ",");
 }
 
-static void eb_print_json(const struct eb_config *cfg, const struct eb_engine_report *reports)
+static void eb_print_json(const struct eb_config *cfg, const struct eb_reports *all)
 {
+    const struct eb_engine_report *reports = all->summary;
     printf("{\n  \"benchmark\": \"engine_bench\",\n  \"num\": %" PRIu64 ", \"key_bytes\": %d"
-           ", \"value_bytes\": %" PRIu32 ", \"seed\": %" PRIu64 ",\n  \"db\": ",
-           cfg->spec.num, EB_KEY_BYTES, cfg->spec.value_bytes, cfg->spec.seed);
+           ", \"value_bytes\": %" PRIu32 ", \"seed\": %" PRIu64 ", \"rounds\": %" PRIu32 ",\n  \"db\": ",
+           cfg->spec.num, EB_KEY_BYTES, cfg->spec.value_bytes, cfg->spec.seed, cfg->repeat);
     eb_json_string(cfg->db_dir);
     printf(",\n  \"engines\": [\n");
     for (size_t i = 0; i < cfg->engine_count; i++)
-        eb_json_engine(cfg, cfg->engines[i], &reports[cfg->engines[i]], i + 1 == cfg->engine_count);
+        eb_json_engine(cfg, all, cfg->engines[i], i + 1 == cfg->engine_count);
     printf("  ],\n  \"ratios\": [");
     const char *sep = "\n";
     for (size_t slot = 0; slot < cfg->spec.slot_count; slot++) {
@@ -327,6 +422,9 @@ static void eb_usage(FILE *out)
         "                     (DIR/ringkv, ...; fill* workloads delete it first; a given\n"
         "                     DIR is kept; default: a fresh mkdtemp under /tmp, removed)\n"
         "  --seed S           seed of keys and values (default %u)\n"
+        "  --repeat R         rounds (default 1, max %u): every engine runs R times,\n"
+        "                     engines interleaved; each round's lines go to stderr\n"
+        "                     and the median round per engine and workload is reported\n"
         "  --json             print one JSON document instead of text lines\n"
         "  --help             this text\n"
         "\n"
@@ -341,7 +439,7 @@ static void eb_usage(FILE *out)
         "(MB = 2^20 bytes of key+value), then 'ratio ringkv/PEER workload X.XX'\n"
         "(ringkv ops/s over the peer's; >1 means ringkv is faster), then\n"
         "'engine peak_rss_mb N' (ru_maxrss of the engine's child process).\n",
-        EB_NUM_DEFAULT, EB_VALUE_BYTES_DEFAULT, EB_VALUE_BYTES_MAX, EB_SEED_DEFAULT);
+        EB_NUM_DEFAULT, EB_VALUE_BYTES_DEFAULT, EB_VALUE_BYTES_MAX, EB_SEED_DEFAULT, EB_REPEAT_MAX);
 }
 
 static int eb_parse_u64(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *out)
@@ -387,13 +485,28 @@ static int eb_find_workload(const char *name, const struct eb_workload **out)
     return KV_OK;
 }
 
-static int eb_parse_engines(char *list, struct eb_config *cfg)
+/* Copies a comma list out of argv (strtok_r writes into it; ps shows argv). */
+static int eb_copy_list(const char *opt, const char *text, char out[EB_LIST_BYTES_MAX])
 {
+    if (strlen(text) >= EB_LIST_BYTES_MAX) {
+        fprintf(stderr, "engine_bench: %s list too long\n", opt);
+        return KV_ETOOBIG;
+    }
+    strcpy(out, text);
+    return KV_OK;
+}
+
+static int eb_parse_engines(const char *text, struct eb_config *cfg)
+{
+    char list[EB_LIST_BYTES_MAX];
+    int rc = eb_copy_list("--engines", text, list);
+    if (rc != KV_OK)
+        return rc;
     cfg->engine_count = 0;
     char *save = NULL;
     for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
         size_t idx;
-        int rc = eb_find_engine(name, &idx);
+        rc = eb_find_engine(name, &idx);
         if (rc != KV_OK)
             return rc;
         for (size_t i = 0; i < cfg->engine_count; i++) {
@@ -411,8 +524,12 @@ static int eb_parse_engines(char *list, struct eb_config *cfg)
     return KV_OK;
 }
 
-static int eb_parse_benchmarks(char *list, struct eb_config *cfg)
+static int eb_parse_benchmarks(const char *text, struct eb_config *cfg)
 {
+    char list[EB_LIST_BYTES_MAX];
+    int rc = eb_copy_list("--benchmarks", text, list);
+    if (rc != KV_OK)
+        return rc;
     cfg->spec.slot_count = 0;
     char *save = NULL;
     for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
@@ -420,7 +537,7 @@ static int eb_parse_benchmarks(char *list, struct eb_config *cfg)
             fprintf(stderr, "engine_bench: more than %d benchmarks\n", EB_SLOTS_MAX);
             return KV_ETOOBIG;
         }
-        int rc = eb_find_workload(name, &cfg->spec.slots[cfg->spec.slot_count]);
+        rc = eb_find_workload(name, &cfg->spec.slots[cfg->spec.slot_count]);
         if (rc != KV_OK)
             return rc;
         cfg->spec.slot_count++;
@@ -438,6 +555,7 @@ static void eb_config_default(struct eb_config *cfg)
     cfg->spec.num = EB_NUM_DEFAULT;
     cfg->spec.value_bytes = EB_VALUE_BYTES_DEFAULT;
     cfg->spec.seed = EB_SEED_DEFAULT;
+    cfg->repeat = 1;
     cfg->engines[0] = EB_RINGKV;
     cfg->engine_count = 1;
     size_t count = 0;
@@ -453,7 +571,8 @@ static int eb_parse_args(int argc, char **argv, struct eb_config *cfg, bool *hel
         { "num", required_argument, NULL, 'n' },        { "engines", required_argument, NULL, 'e' },
         { "benchmarks", required_argument, NULL, 'b' }, { "value-size", required_argument, NULL, 'v' },
         { "db", required_argument, NULL, 'd' },         { "seed", required_argument, NULL, 's' },
-        { "json", no_argument, NULL, 'j' },             { "help", no_argument, NULL, 'h' },
+        { "repeat", required_argument, NULL, 'r' },     { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     eb_config_default(cfg);
@@ -476,6 +595,10 @@ static int eb_parse_args(int argc, char **argv, struct eb_config *cfg, bool *hel
             }
             break;
         case 's': rc = eb_parse_u64("--seed", optarg, 0, UINT64_MAX, &cfg->spec.seed); break;
+        case 'r':
+            rc = eb_parse_u64("--repeat", optarg, 1, EB_REPEAT_MAX, &v);
+            cfg->repeat = (uint32_t)v;
+            break;
         case 'j': cfg->json = true; break;
         case 'h': eb_usage(stdout); *help_out = true; return KV_OK;
         default: rc = KV_EINVAL; break;
@@ -505,7 +628,7 @@ static int eb_prepare_db_dir(struct eb_config *cfg)
 int main(int argc, char **argv)
 {
     static struct eb_config cfg;
-    static struct eb_engine_report reports[EB_ENGINES];
+    static struct eb_reports reports;
     struct eb_values values = { 0 };
     bool help = false;
     if (eb_parse_args(argc, argv, &cfg, &help) != KV_OK) {
@@ -521,15 +644,19 @@ int main(int argc, char **argv)
         rc = eb_prepare_db_dir(&cfg);
     if (rc == KV_OK && !cfg.json)
         eb_print_header(&cfg);
+    /* Rounds interleave the engines, so a slow spell on a shared machine
+     * is spread over all of them instead of landing on one. */
+    for (uint32_t round = 0; round < cfg.repeat && rc == KV_OK; round++)
+        for (size_t i = 0; i < cfg.engine_count && rc == KV_OK; i++)
+            rc = eb_fork_engine(&cfg, &values, cfg.engines[i], round, &reports.rounds[round][cfg.engines[i]]);
+    eb_summarize(&cfg, &reports);
     bool all_ok = rc == KV_OK;
-    for (size_t i = 0; i < cfg.engine_count && rc == KV_OK; i++) {
-        rc = eb_fork_engine(&cfg, &values, cfg.engines[i], &reports[cfg.engines[i]]);
-        all_ok = all_ok && rc == KV_OK && reports[cfg.engines[i]].ok;
-    }
+    for (size_t i = 0; i < cfg.engine_count; i++)
+        all_ok = all_ok && reports.summary[cfg.engines[i]].ok;
     if (rc == KV_OK && cfg.json)
-        eb_print_json(&cfg, reports);
+        eb_print_json(&cfg, &reports);
     else if (rc == KV_OK)
-        eb_print_text_summary(&cfg, reports);
+        eb_print_text_summary(&cfg, reports.summary);
     if (cfg.db_is_temp && eb_run_remove_dir(cfg.db_dir) != KV_OK)
         all_ok = false;
     eb_run_values_free(&values);

@@ -66,6 +66,8 @@ uint64_t kvb_hist_quantile(const struct kvb_hist *h, double q)
     for (uint32_t b = 0; b < KVB_HIST_BUCKETS; b++) {
         seen += h->buckets[b];
         if (seen >= rank) {
+            if (b == KVB_HIST_BUCKETS - 1)
+                return h->max_ns;  /* the overflow bucket has no upper bound */
             uint64_t low, width;
             bucket_range(b, &low, &width);
             uint64_t mid = low + width / 2;

@@ -12,7 +12,8 @@
  *             = 128 + 29 * 128 = 3840 counters of 8 bytes = 30 KiB
  *
  * Values at or above 2^KVB_HIST_MAX_BITS ns (about 68 s) land in the last
- * bucket. Threading: one histogram per thread; merge them at the end.
+ * bucket, whose quantile is reported as the maximum seen.
+ * Threading: one histogram per thread; merge them at the end.
  */
 #ifndef RINGKV_BENCH_KVBENCH_HIST_H
 #define RINGKV_BENCH_KVBENCH_HIST_H

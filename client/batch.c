@@ -70,9 +70,8 @@ static int batch_plan_ready(struct rkv_client *c, struct batch_plan *plan)
     for (size_t i = 0; i < plan->nchunks; i++) {
         plan->reqs[i].env = &plan->chunks[i].env;
         if (ringkv__envelope__get_packed_size(&plan->chunks[i].env) > c->cfg.frame_bytes_max) {
-            kv_buf_reset(&c->err);
-            client_err_format(&c->err, true, "batch entry %zu does not fit in a frame of %u bytes",
-                                 plan->chunks[i].first, c->cfg.frame_bytes_max);
+            client_err_format(&c->err, false, "batch entry %zu does not fit in a frame of %u "
+                              "bytes", plan->chunks[i].first, c->cfg.frame_bytes_max);
             return KV_ETOOBIG;
         }
     }
@@ -83,8 +82,7 @@ static int batch_check_args(struct rkv_client *c, size_t n, bool keys_ok)
 {
     if (n > 0 && keys_ok)
         return KV_OK;
-    kv_buf_reset(&c->err);
-    client_err_format(&c->err, true, "a batch needs at least one entry, each with a non-empty key");
+    client_err_format(&c->err, false, "a batch needs at least one entry, each with a key");
     return KV_EINVAL;
 }
 

@@ -31,7 +31,7 @@ uint64_t client_now_ms(void)
 
 void client_err_format(struct kv_buf *err, bool append, const char *fmt, ...)
 {
-    char line[CLIENT_ERR_LINE_BYTES_MAX];
+                       char line[CLIENT_ERR_LINE_BYTES_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
@@ -94,8 +94,7 @@ static void tls_error_line(struct kv_buf *err, const char *what)
     else
         snprintf(reason, sizeof reason, "no detail");
     ERR_clear_error();
-    kv_buf_reset(err);
-    client_err_format(err, true, "%s: %s", what, reason);
+    client_err_format(err, false, "%s: %s", what, reason);
 }
 
 static int tls_load_files(SSL_CTX *ctx, const struct client_tls_config *cfg, struct kv_buf *err)
@@ -108,8 +107,7 @@ static int tls_load_files(SSL_CTX *ctx, const struct client_tls_config *cfg, str
     if (cfg->cert_file == NULL && cfg->key_file == NULL)
         return KV_OK;
     if (cfg->cert_file == NULL || cfg->key_file == NULL) {
-        kv_buf_reset(err);
-        client_err_format(err, true, "tls: a client certificate needs both cert and key files");
+        client_err_format(err, false, "tls: a client certificate needs both cert and key files");
         return KV_EIO;
     }
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1 ||
@@ -147,8 +145,7 @@ int client_tls_new(const struct client_tls_config *cfg, struct client_tls **out,
     return KV_OK;
 fail:
     if (rc == KV_ENOMEM) {
-        kv_buf_reset(err);
-        client_err_format(err, true, "tls: out of memory");
+        client_err_format(err, false, "tls: out of memory");
     }
     client_tls_free(t);
     return rc;
@@ -259,8 +256,7 @@ void client_conn_close(struct client_conn *c)
 static void err_line(struct kv_buf *err, const struct client_conn_target *t, const char *what,
                      const char *detail)
 {
-    kv_buf_reset(err);
-    client_err_format(err, true, "%s:%s: %s: %s", t->host, t->port, what, detail);
+    client_err_format(err, false, "%s:%s: %s: %s", t->host, t->port, what, detail);
 }
 
 /* Non-blocking connect to one address, finished before deadline. KV_OK,
@@ -425,8 +421,7 @@ static int conn_decode(struct client_conn *c, Ringkv__Envelope **out)
 
 static int recv_fail(struct kv_buf *err, int rc, const char *what)
 {
-    kv_buf_reset(err);
-    client_err_format(err, true, "%s", what);
+    client_err_format(err, false, "%s", what);
     return rc;
 }
 

@@ -7,7 +7,8 @@
  * counts, handler); options are rows of kvctl_opts[], each either global
  * or limited to the commands named in its row. Adding a command (ring,
  * members, join, plan, commit come with later issues) is one handler and
- * one row in each table that concerns it. Options may appear anywhere
+ * one row in each table that concerns it (the cluster commands are the rows
+ * of KVCTL_ADMIN_ROWS, client/kvctl_admin.h). Options may appear anywhere
  * before "--"; everything after "--" is an argument, so a value that
  * starts with "-" is written `kvctl put KEY -- -5`.
  *
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/kvctl_admin.h"
 #include "client/kvctl_fmt.h"
 #include "client/ringkv.h"
 
@@ -408,6 +410,12 @@ static int cmd_stats(struct kvctl *k)
     return KVCTL_EXIT_OK;
 }
 
+/* The cluster commands live in kvctl_admin.c. */
+static int cmd_admin(struct kvctl *k)
+{
+    return kvctl_admin_run(k->cmd->name, k->client, &k->req, k->json, k->nargs ? k->args[0] : NULL);
+}
+
 /* ---- the command table ---- */
 
 static const struct kvctl_cmd kvctl_cmds[] = {
@@ -457,6 +465,7 @@ static const struct kvctl_cmd kvctl_cmds[] = {
     { "stats", "", "print node statistics",
       "Prints the node's statistics, one 'name value' per line (--json: one object).\n",
       0, 0, cmd_stats },
+    KVCTL_ADMIN_ROWS(cmd_admin),
 };
 #define KVCTL_CMDS_COUNT (sizeof kvctl_cmds / sizeof kvctl_cmds[0])
 

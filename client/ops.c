@@ -28,8 +28,7 @@ static int ops_check_key(struct rkv_client *c, const void *key, size_t key_len)
 {
     if (key != NULL && key_len > 0)
         return KV_OK;
-    kv_buf_reset(&c->err);
-    client_err_format(&c->err, true, "a key must have at least one byte");
+    client_err_format(&c->err, false, "a key must have at least one byte");
     return KV_EINVAL;
 }
 
@@ -135,8 +134,7 @@ int rkv_expire(struct rkv_client *c, const void *key, size_t key_len, uint64_t t
                const struct rkv_request_options *o)
 {
     if (ttl_ms == 0) {
-        kv_buf_reset(&c->err);
-        client_err_format(&c->err, true, "expire needs a ttl of at least 1 ms (rkv_persist clears it)");
+        client_err_format(&c->err, false, "expire needs a ttl >= 1 ms (rkv_persist clears it)");
         return KV_EINVAL;
     }
     return ops_expire(c, key, key_len, ttl_ms, o);

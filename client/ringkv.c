@@ -29,18 +29,13 @@ static int client_add_hosts(struct rkv_client *c, const char *const *hosts, size
         return KV_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct client_host *h = &c->hosts[i];
-        if (hosts[i] == NULL || strlen(hosts[i]) >= sizeof h->spec)
-            goto bad;
+        if (hosts[i] == NULL || strlen(hosts[i]) >= sizeof h->spec ||
+            client_parse_hostport(hosts[i], h->host, sizeof h->host, h->port, sizeof h->port) != KV_OK)
+            return KV_EINVAL;
         strcpy(h->spec, hosts[i]);
-        if (client_parse_hostport(hosts[i], h->host, sizeof h->host, h->port, sizeof h->port) != KV_OK)
-            goto bad;
         c->nhosts++;
     }
     return KV_OK;
-bad:
-    client_err_format(&c->err, true, "malformed host '%s' (expected HOST:PORT or [V6ADDR]:PORT)",
-                         hosts[c->nhosts] ? hosts[c->nhosts] : "(null)");
-    return KV_EINVAL;
 }
 
 static int client_setup_tls(struct rkv_client *c)
@@ -182,7 +177,8 @@ int client_ensure_conn(struct rkv_client *c, uint64_t deadline_ms)
         }
         c->hosts[h].penalty_until_ms = client_now_ms() + RKV_HOST_PENALTY_MS;
         worst = client_worse_error(worst, rc);
-        client_err_format(&c->err, true, "%s%s", c->err.len ? "; " : "", line.data ? line.data : "");
+        client_err_format(&c->err, true, "%s%s", c->err.len ? "; " : "",
+                          line.data ? line.data : "");
     }
     kv_buf_free(&line);
     return worst;
@@ -215,6 +211,9 @@ static int exchange_fill(struct rkv_client *c, struct client_req *reqs, size_t n
         r->env->request_id = r->id = ++c->next_request_id;
         r->start = client_conn_queued_bytes(&c->conn);
         int rc = client_conn_queue(&c->conn, r->env);
+        if (rc == KV_ETOOBIG)
+            client_err_format(&c->err, false, "request over the frame limit of %u bytes",
+                              c->cfg.frame_bytes_max);
         if (rc != KV_OK)
             return rc;
         r->state = CLIENT_REQ_QUEUED;
@@ -251,9 +250,8 @@ static int client_exchange(struct rkv_client *c, struct client_req *reqs, size_t
         if (r == NULL) {
             /* request_id 0: the node fails the whole connection (e.g. KV_EBUSY). */
             rc = reply->request_id == 0 ? client_status_from_wire(reply->status) : KV_EPROTO;
-            kv_buf_reset(&c->err);
-            client_err_format(&c->err, true, "%s", reply->request_id == 0 && reply->error
-                                 ? reply->error : "reply to an unknown request");
+            client_err_format(&c->err, false, "%s", reply->request_id == 0 && reply->error
+                              ? reply->error : "reply to an unknown request");
             rpc_envelope_free(reply);
             return rc == KV_OK ? KV_EPROTO : rc;
         }
@@ -380,12 +378,12 @@ int client_reply_check(struct rkv_client *c, const struct client_req *r,
     kv_buf_reset(&c->err);
     if (rc != KV_OK) {
         client_err_format(&c->err, true, "%s: %s", c->hosts[c->cur].spec,
-                             rep->error && rep->error[0] ? rep->error : kv_status_str(rc));
+                          rep->error && rep->error[0] ? rep->error : kv_status_str(rc));
         return rc;
     }
     if (rep->body_case != want) {
-        client_err_format(&c->err, true, "%s: reply of the wrong type (%d)", c->hosts[c->cur].spec,
-                             (int)rep->body_case);
+        client_err_format(&c->err, true, "%s: reply of the wrong type (%d)",
+                          c->hosts[c->cur].spec, (int)rep->body_case);
         return KV_EPROTO;
     }
     return KV_OK;

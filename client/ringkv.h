@@ -82,7 +82,10 @@
  * node's limits (16 KiB keys and 16 MiB values by default; larger ones are
  * answered RKV_ETOOBIG); a frame up to rkv_options.frame_bytes_max.
  * Batch calls split their keys into pipelined requests of at most
- * RKV_BATCH_CHUNK_KEYS keys, so n is not limited by the node's batch limit.
+ * RKV_BATCH_CHUNK_KEYS keys (and about half a frame of key and value
+ * bytes), so n is not limited by the node's batch limit; a chunk whose
+ * reply would not fit in one frame fails with RKV_ETOOBIG for its keys
+ * (read very large values with rkv_get).
  */
 #ifndef RINGKV_CLIENT_RINGKV_H
 #define RINGKV_CLIENT_RINGKV_H
@@ -195,7 +198,7 @@ int rkv_open(const char *const *hosts, size_t n, const struct rkv_options *opts,
 void rkv_close(struct rkv_client *c);
 
 /* Detail of the last failed call of c (one line, no newline), or "" after
- * a success. Valid until the next call on c. */
+ * a success. Valid until the next call on c. Never NULL. */
 const char *rkv_last_error(const struct rkv_client *c);
 
 /* "host:port" of the current host (as given to rkv_connect), or NULL when
@@ -395,6 +398,98 @@ int rkv_stats(struct rkv_client *c, const struct rkv_request_options *o,
               struct rkv_stat **out, size_t *n_out);
 /* NULL is allowed. */
 void rkv_stats_free(struct rkv_stat *stats);
+
+/* ---- cluster administration (what kvctl members, ring, join, leave,
+ * remove, plan, commit and clear send; rules in docs/CLUSTER.md) ---- */
+
+enum rkv_admin_op {
+    RKV_ADMIN_MEMBERS = 1,  /* the member table as the node sees it */
+    RKV_ADMIN_RING = 2,     /* the node's ring: ownership per node, transfers */
+    RKV_ADMIN_JOIN = 3,     /* arg = seed HOST:PORT: the node joins that cluster (staged) */
+    RKV_ADMIN_LEAVE = 4,    /* stage the node's own leave */
+    RKV_ADMIN_REMOVE = 5,   /* arg = node id: stage the removal of a node that is down */
+    RKV_ADMIN_PLAN = 6,     /* what the staged changes would move */
+    RKV_ADMIN_COMMIT = 7,   /* install the staged changes as the next ring version */
+    RKV_ADMIN_CLEAR = 8,    /* drop the staged changes */
+};
+
+struct rkv_member {
+    const char *id;
+    const char *addr;          /* advertised HOST:PORT */
+    const char *zone;          /* "" = none */
+    const char *state;         /* "alive", "suspect", "dead", "leaving" or "left" */
+    uint64_t incarnation;
+    uint64_t ring_version;     /* newest ring version the member has seen */
+    uint32_t partitions;       /* partitions it owns in the answering node's ring */
+};
+
+/* One node's part of a ring (or, in a plan: owned = before, owned_after = after). */
+struct rkv_ring_share {
+    const char *id;
+    const char *zone;
+    uint32_t owned;            /* partitions it owns now */
+    uint32_t owned_after;      /* partitions it owns once the transfers are done */
+    uint32_t incoming;         /* partitions in transfer to it */
+    uint32_t outgoing;         /* partitions it owns that are in transfer away */
+};
+
+struct rkv_ring_info {
+    uint64_t version;          /* 0: the node has no ring yet */
+    uint32_t partitions;       /* Q */
+    uint32_t n_val;            /* N */
+    uint32_t in_transfer;      /* partitions with a pending new owner */
+    size_t nnodes;
+    const struct rkv_ring_share *nodes;  /* by id */
+};
+
+struct rkv_ring_change {
+    const char *kind;          /* "join", "leave" or "remove" */
+    const char *node_id;
+};
+
+struct rkv_partition_move {
+    uint32_t partition;
+    const char *from;
+    const char *to;
+};
+
+struct rkv_ring_plan {
+    uint64_t from_version;     /* 0: the plan creates the cluster's first ring */
+    uint64_t to_version;
+    size_t nchanges;
+    const struct rkv_ring_change *changes;
+    size_t nmoves;
+    const struct rkv_partition_move *moves;  /* by partition */
+    size_t nnodes;
+    const struct rkv_ring_share *nodes;
+};
+
+/* What rkv_admin returns; one object, freed by rkv_admin_result_free. */
+struct rkv_admin_result {
+    const char *node_id;       /* the node that answered */
+    const char *message;       /* one line for people: what happened, what to do next */
+    size_t nmembers;
+    const struct rkv_member *members;  /* MEMBERS: the answering node first, then by id */
+    bool has_ring;
+    struct rkv_ring_info ring;         /* RING, COMMIT (the ring installed) */
+    bool has_plan;
+    struct rkv_ring_plan plan;         /* PLAN, COMMIT; JOIN, LEAVE, REMOVE, CLEAR (what is
+                                        * staged; moves only when computable yet) */
+};
+
+/*
+ * Runs one admin operation on the current host (use a client with one
+ * host: the operations act on the node that answers). arg: the seed for
+ * RKV_ADMIN_JOIN, the node id for RKV_ADMIN_REMOVE, NULL otherwise.
+ * RKV_OK and *out; the node's refusals: RKV_EINVAL (bad argument),
+ * RKV_ESTATE (not possible now: nothing staged, a node that is alive,
+ * ...; rkv_last_error says why). MEMBERS, RING and PLAN are retried like
+ * reads; the others are not resent once sent.
+ */
+int rkv_admin(struct rkv_client *c, enum rkv_admin_op op, const char *arg,
+              const struct rkv_request_options *o, struct rkv_admin_result **out);
+/* NULL is allowed. */
+void rkv_admin_result_free(struct rkv_admin_result *r);
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,8 @@ static inline uint64_t merge_round(uint64_t acc, uint64_t val)
 
 uint64_t kv_hash64(const void *data, size_t len, uint64_t seed)
 {
-    const uint8_t *p = data;
+    static const uint8_t empty[1];
+    const uint8_t *p = len ? (const uint8_t *)data : empty; /* data may be NULL when len is 0 */
     const uint8_t *end = p + len;
     uint64_t h;
 

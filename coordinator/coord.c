@@ -385,6 +385,8 @@ static void handle_forward(struct coord *c, const char *from, const struct coord
 {
     struct coord_write w = { m->op, m->key, m->value, m->context, m->ttl_ms, m->condition, m->arg };
     union coord_cb none = { .put = NULL };
+    if (coord_forward_seen(c, from, m->req_id))
+        return; /* a duplicate: applying it again would apply the write twice */
     c->stats.forwards_served++;
     coord_write_start(c, &w, &m->options, none, NULL, from, m->req_id);
 }

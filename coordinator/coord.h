@@ -34,7 +34,12 @@
  * SET/DEL send) is a BLIND OVERWRITE: it supersedes everything this node
  * holds for the key. A get of a missing key returns a non-empty context
  * meaning "I saw nothing"; a put with it adds a sibling to whatever a
- * concurrent writer stored instead of overwriting it.
+ * concurrent writer stored instead of overwriting it. In a cluster every
+ * write is applied by a primary replica of its key (this node, or the
+ * first live primary it forwards to): "this node" above is that primary,
+ * whose copy may lag the other replicas (values it missed then stay as
+ * siblings), and NX/XX conditions, EXPIRE, PERSIST and the value INCR
+ * returns are judged on its copy too.
  *
  * Deletes write a tombstone sibling (invisible to reads). Tombstones must
  * outlive a grace period (COORD_TOMBSTONE_GRACE_MS) and, in a cluster,
@@ -317,7 +322,8 @@ void coord_put(struct coord *c, const struct coord_put_args *a, const struct coo
 
 /* Writes a tombstone superseding what `context` covers (empty: blind,
  * everything). Deleting an absent key succeeds with existed == false and
- * writes nothing. */
+ * writes nothing - except in a cluster with a non-empty context, which
+ * may cover values other replicas hold: that tombstone is always written. */
 void coord_delete(struct coord *c, struct kv_slice key, struct kv_slice context,
                   const struct coord_options *o, coord_delete_cb cb, void *arg);
 

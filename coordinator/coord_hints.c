@@ -140,8 +140,7 @@ static int send_hint(struct coord *c, struct kv_slice ekey, struct kv_slice targ
     }
     r->hint_hash = kv_hash64(rec.data, rec.len, 0);
     r->ntargets = 1;
-    memcpy(r->t[0].node, target.data, target.len);
-    r->t[0].node[target.len] = 0;
+    coord_req_target_init(r, 0, target);
     r->tally = (struct quorum_tally){ 1, 1, 0, 0 };
     c->hint_reqs[c->hints_in_flight++] = r->id;
     struct coord_msg m = { .type = COORD_MSG_HINT, .req_id = r->id, .partition = partition, .key = key,

@@ -19,6 +19,7 @@
 #define RINGKV_COORDINATOR_COORD_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -44,6 +45,11 @@
 #define COORD_HINT_SCAN_KEYS_MAX 256u
 /* Period of hint scans while hints are pending but none could go. */
 #define COORD_HINT_SCAN_IDLE_MS 1000u
+/* A forwarded write is remembered (sender, req_id) for 60 to 120 s, so a
+ * duplicated FORWARD message is not applied twice (an INCR would count
+ * twice); a generation holds at most 1 Mi ids (8 MiB) before it rotates. */
+#define COORD_FORWARD_DEDUP_MS 60000u
+#define COORD_FORWARD_DEDUP_IDS_MAX (1u << 20)
 /* Buffers of a request above this are released when it ends (64 KiB). */
 #define COORD_REQ_KEEP_BYTES (64u * 1024u)
 
@@ -97,12 +103,14 @@ struct coord_target {
     struct kv_buf obj;          /* read: the object it answered */
 };
 
+/* A request in flight. The fields up to `key` are reset when the slot is
+ * reused (COORD_REQ_RESET_BYTES); the buffers and targets after it keep
+ * their memory, and each target is set up by whoever adds it. */
 struct coord_req {
     uint64_t id;                /* 0 while the slot is free */
     enum coord_req_kind kind;
     uint64_t deadline_ms;
     uint32_t partition;
-    struct kv_buf key;
     struct quorum_tally tally;
     bool answered;              /* the caller has its result (a read then still repairs) */
     bool is_ttl;                /* READ: a ttl rather than a get */
@@ -113,15 +121,17 @@ struct coord_req {
     bool relay;
     coord_node_id relay_node;
     uint64_t relay_req_id;
-    /* A write's result, held until W acks. */
+    /* A write's result, held until W acks (its context in ctx). */
     struct coord_write_result wr;
-    struct kv_buf ctx;
-    /* HINT: the hint key and the hash of the record sent. */
-    struct kv_buf hint_key;
-    uint64_t hint_hash;
+    uint64_t hint_hash;         /* HINT: hash of the record sent */
     uint32_t ntargets;
+    /* kept across reuse */
+    struct kv_buf key;
+    struct kv_buf ctx;
+    struct kv_buf hint_key;     /* HINT: the hint's engine key */
     struct coord_target t[QUORUM_TARGETS_MAX];
 };
+#define COORD_REQ_RESET_BYTES offsetof(struct coord_req, key)
 
 /* The ring as this node last saw it, with cached preference lists. */
 struct coord_view {
@@ -233,6 +243,11 @@ struct coord {
     uint16_t tag;               /* random per coord: replies to a previous life are ignored */
     uint64_t next_deadline_ms;  /* no request deadline before this */
 
+    /* Forwards served recently: two generations of id sets (open addressing, 0 = empty). */
+    uint64_t *fwd_seen[2];
+    uint32_t fwd_cap[2], fwd_n[2];
+    uint64_t fwd_rotate_ms;
+
     /* Hinted handoff. */
     uint64_t hint_ttl_ms;
     uint32_t hint_deliveries_max;
@@ -285,6 +300,8 @@ void coord_reqs_free(struct coord *c);
 struct coord_req *coord_req_new(struct coord *c, enum coord_req_kind kind, uint64_t now, uint32_t timeout_ms);
 struct coord_req *coord_req_find(struct coord *c, uint64_t id);
 void coord_req_release(struct coord *c, struct coord_req *r);
+/* Makes target i of r the remote node `node` (<= KV_NODE_ID_BYTES_MAX bytes), pending. */
+void coord_req_target_init(struct coord_req *r, uint32_t i, struct kv_slice node);
 /* The target of r that is node `from` and still pending, or NULL. */
 struct coord_target *coord_req_target(struct coord_req *r, const char *from);
 /* Resolves the key's replicas and plans the request. KV_EUNAVAIL without
@@ -294,6 +311,10 @@ const char *coord_route_node(const struct coord_route *rt, uint32_t pref);
 /* Copies the plan's targets into r (node ids, hint_for, local flag). */
 void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt);
 void coord_send(struct coord *c, const char *node, const struct coord_msg *m);
+/* Whether a FORWARD (from, req_id) was served already; records it if not.
+ * KV_ENOMEM leaves it unrecorded (then it is served: a lost duplicate
+ * check is rarer than a refused write would be harmful). */
+bool coord_forward_seen(struct coord *c, const char *from, uint64_t req_id);
 /* Runs deadlines due at now. */
 void coord_reqs_expire(struct coord *c, uint64_t now);
 uint64_t coord_reqs_next_ms(const struct coord *c);

@@ -41,7 +41,7 @@ static void fail_read(struct coord *c, bool is_ttl, union coord_cb cb, void *arg
 static int merge_replies(struct coord *c, struct coord_req *r, struct object **out)
 {
     struct object *acc = &c->m[0], *next = &c->m[1], *res = &c->m[2];
-    bool first = true;
+    struct kv_slice first = { NULL, 0 };
     int rc = KV_OK;
     object_clear(acc);
     for (uint32_t i = 0; rc == KV_OK && i < r->ntargets; i++) {
@@ -49,11 +49,13 @@ static int merge_replies(struct coord *c, struct coord_req *r, struct object **o
         if (t->state != TARGET_OK || !t->found)
             continue;
         struct kv_slice b = kv_slice_make(t->obj.data, t->obj.len);
-        if (first) {
+        if (!first.data) {
             rc = object_decode(b, acc);
-            first = false;
+            first = b;
             continue;
         }
+        if (kv_slice_eq(b, first))
+            continue; /* replicas usually agree: merging equal objects changes nothing */
         rc = object_decode(b, next);
         if (rc == KV_OK)
             rc = object_merge(acc, next, DVV_VALUES_MAX, res);
@@ -100,11 +102,30 @@ static void answer(struct coord *c, struct coord_req *r, int status)
     r->cb.get(r->arg, &g);
 }
 
+/* Whether every replica that answered holds the same bytes (or nothing):
+ * the common case, decided without decoding or merging anything. */
+static bool replies_agree(const struct coord_req *r)
+{
+    const struct coord_target *first = NULL;
+    for (uint32_t i = 0; i < r->ntargets; i++) {
+        const struct coord_target *t = &r->t[i];
+        if (t->state != TARGET_OK)
+            continue;
+        if (!first)
+            first = t;
+        else if (t->found != first->found ||
+                 (t->found && !kv_slice_eq(kv_slice_make(t->obj.data, t->obj.len),
+                                           kv_slice_make(first->obj.data, first->obj.len))))
+            return false;
+    }
+    return true;
+}
+
 /* Sends the merge of all replies to every replica that answered with less. */
 static void repair(struct coord *c, struct coord_req *r)
 {
     struct object *o = NULL;
-    if (r->tally.ok < 1 || merge_replies(c, r, &o) != KV_OK || object_siblings(o) == 0)
+    if (r->tally.ok < 2 || replies_agree(r) || merge_replies(c, r, &o) != KV_OK || object_siblings(o) == 0)
         return;
     kv_buf_reset(&c->mbuf);
     if (object_encode(o, &c->mbuf) != KV_OK)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "coordinator/coord_internal.h"
 
@@ -68,6 +69,8 @@ void coord_reqs_free(struct coord *c)
     free(c->gens);
     free(c->view.plist);
     free(c->view.filled);
+    free(c->fwd_seen[0]);
+    free(c->fwd_seen[1]);
 }
 
 struct coord_req *coord_req_new(struct coord *c, enum coord_req_kind kind, uint64_t now, uint32_t timeout_ms)
@@ -111,17 +114,24 @@ void coord_req_release(struct coord *c, struct coord_req *r)
     kv_buf_reset(&r->key);
     kv_buf_reset(&r->ctx);
     kv_buf_reset(&r->hint_key);
-    struct coord_target keep[QUORUM_TARGETS_MAX];
-    memcpy(keep, r->t, sizeof keep); /* only to carry the target buffers over */
-    struct kv_buf key = r->key, ctx = r->ctx, hint_key = r->hint_key;
-    memset(r, 0, sizeof *r);
-    r->key = key, r->ctx = ctx, r->hint_key = hint_key;
-    for (uint32_t i = 0; i < QUORUM_TARGETS_MAX; i++) {
-        r->t[i].obj = keep[i].obj;
+    for (uint32_t i = 0; i < r->ntargets; i++)
         kv_buf_reset(&r->t[i].obj);
-    }
+    memset(r, 0, COORD_REQ_RESET_BYTES); /* id 0, kind REQ_FREE */
     c->free_slots[c->nfree++] = slot;
     c->stats.requests_in_flight--;
+}
+
+/* Makes target i of r a remote node with no reply yet. */
+void coord_req_target_init(struct coord_req *r, uint32_t i, struct kv_slice node)
+{
+    struct coord_target *t = &r->t[i];
+    memcpy(t->node, node.data, node.len);
+    t->node[node.len] = 0;
+    t->hint_for[0] = 0;
+    t->state = TARGET_PENDING;
+    t->local = false;
+    t->found = false;
+    kv_buf_reset(&t->obj);
 }
 
 struct coord_target *coord_req_target(struct coord_req *r, const char *from)
@@ -171,6 +181,63 @@ void coord_reqs_expire(struct coord *c, uint64_t now)
 uint64_t coord_reqs_next_ms(const struct coord *c)
 {
     return c->stats.requests_in_flight ? c->next_deadline_ms : UINT64_MAX;
+}
+
+/* ---- forward dedup ---- */
+
+static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t k)
+{
+    for (uint32_t i = (uint32_t)k & (cap - 1); set && set[i]; i = (i + 1) & (cap - 1))
+        if (set[i] == k)
+            return true;
+    return false;
+}
+
+/* Adds k to generation g, doubling its table at half load. */
+static int seen_add(struct coord *c, int g, uint64_t k)
+{
+    if (2 * (c->fwd_n[g] + 1) > c->fwd_cap[g]) {
+        uint32_t cap = c->fwd_cap[g] ? 2 * c->fwd_cap[g] : 1024;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return KV_ENOMEM;
+        for (uint32_t i = 0; i < c->fwd_cap[g]; i++) {
+            uint64_t v = c->fwd_seen[g][i];
+            uint32_t j = (uint32_t)v & (cap - 1);
+            while (v && t[j])
+                j = (j + 1) & (cap - 1);
+            if (v)
+                t[j] = v;
+        }
+        free(c->fwd_seen[g]);
+        c->fwd_seen[g] = t;
+        c->fwd_cap[g] = cap;
+    }
+    uint32_t j = (uint32_t)k & (c->fwd_cap[g] - 1);
+    while (c->fwd_seen[g][j])
+        j = (j + 1) & (c->fwd_cap[g] - 1);
+    c->fwd_seen[g][j] = k;
+    c->fwd_n[g]++;
+    return KV_OK;
+}
+
+bool coord_forward_seen(struct coord *c, const char *from, uint64_t req_id)
+{
+    uint64_t v[2] = { kv_hash64(from, strlen(from), 0), req_id };
+    uint64_t k = kv_hash64(v, sizeof v, 0) | 1; /* 0 marks an empty slot */
+    if (c->now_ms >= c->fwd_rotate_ms || c->fwd_n[0] >= COORD_FORWARD_DEDUP_IDS_MAX) {
+        /* The current generation becomes the previous one; the oldest is dropped. */
+        uint64_t *old = c->fwd_seen[1];
+        c->fwd_seen[1] = c->fwd_seen[0], c->fwd_cap[1] = c->fwd_cap[0], c->fwd_n[1] = c->fwd_n[0];
+        free(old);
+        c->fwd_seen[0] = NULL, c->fwd_cap[0] = 0, c->fwd_n[0] = 0;
+        c->fwd_rotate_ms = c->now_ms + COORD_FORWARD_DEDUP_MS;
+    }
+    if (seen_has(c->fwd_seen[0], c->fwd_cap[0], k) || seen_has(c->fwd_seen[1], c->fwd_cap[1], k))
+        return true;
+    if (seen_add(c, 0, k) != KV_OK)
+        log_warn("coord", "no memory for the forward dedup set: a duplicate of this forward would be applied");
+    return false;
 }
 
 /* ---- ring view ---- */
@@ -238,16 +305,20 @@ int coord_route(struct coord *c, struct kv_slice key, bool primary_only, struct 
     out->n = v->n;
     out->primaries = v->n < v->len ? v->n : v->len;
     out->self = QUORUM_NONE;
-    bool alive[COORD_PLAN_NODES_MAX];
+    /* Liveness is asked for the primaries, and for the fallbacks only when
+     * a primary is down and fallbacks may stand in (a call per node costs). */
+    bool alive[COORD_PLAN_NODES_MAX], all_up = true;
+    uint32_t asked = out->primaries;
     for (uint32_t i = 0; i < v->len; i++) {
-        if (row[i] == v->self) {
+        if (i == asked && (all_up || primary_only))
+            break;
+        if (row[i] == v->self)
             out->self = i;
-            alive[i] = true;
-        } else {
-            alive[i] = c->cops.alive(c->cops.ctx, ring_member_id(ring, row[i]));
-        }
+        alive[i] = row[i] == v->self || c->cops.alive(c->cops.ctx, ring_member_id(ring, row[i]));
+        all_up &= alive[i];
     }
-    quorum_plan(alive, v->len, out->primaries, out->self, primary_only, &out->plan);
+    uint32_t len = all_up || primary_only ? asked : v->len;
+    quorum_plan(alive, len, out->primaries, out->self, primary_only, &out->plan);
     return KV_OK;
 }
 

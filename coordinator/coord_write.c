@@ -65,11 +65,11 @@ static void fail_write(struct coord *c, enum coord_write_op op, union coord_cb c
 /* Ends r with status (its held result when KV_OK). */
 static void finish(struct coord *c, struct coord_req *r, int status)
 {
-    struct coord_write_result res = r->wr;
-    res.status = status;
-    res.context = kv_slice_make(r->ctx.data, r->ctx.len);
-    if (status != KV_OK)
-        memset(&res, 0, sizeof res), res.status = status;
+    struct coord_write_result res = { status, { NULL, 0 }, false, 0 };
+    if (status == KV_OK) {
+        res = r->wr;
+        res.context = kv_slice_make(r->ctx.data, r->ctx.len);
+    }
     deliver(c, r->op, r->cb, r->arg, r->relay ? r->relay_node : NULL, r->relay_req_id, &res);
     coord_req_release(c, r);
 }
@@ -101,8 +101,7 @@ static void forward(struct coord *c, const struct coord_write *w, const struct c
     r->cb = cb;
     r->arg = arg;
     r->ntargets = 1;
-    snprintf(r->t[0].node, sizeof r->t[0].node, "%s", coord_route_node(rt, rt->plan.first_live_primary));
-    r->t[0].state = TARGET_PENDING;
+    coord_req_target_init(r, 0, kv_slice_str(coord_route_node(rt, rt->plan.first_live_primary)));
     r->tally = (struct quorum_tally){ 1, 1, 0, 0 };
     struct coord_msg m = { .type = COORD_MSG_FORWARD, .req_id = r->id, .op = w->op, .key = w->key,
                            .value = w->value, .context = w->context, .ttl_ms = w->ttl_ms,

@@ -32,9 +32,12 @@
  * Rings: a member's gossiped ring_version tells us who has a newer ring;
  * we then push-pull with that member (retried every ring_fetch_retry_ms)
  * and install the ring from the reply after ring_decode validated it.
- * Two different rings with the same version (concurrent commits) are
- * resolved the same way everywhere: the one whose encoding has the larger
- * CRC32C wins.
+ * Two different rings with the same version (concurrent commits, or a
+ * node that lost its data and created a ring of its own) are resolved the
+ * same way everywhere: the one with more members wins, so a lone node's
+ * ring never replaces a cluster's, then the one whose encoding has the
+ * larger CRC32C. For that to happen a push-pull carries our ring also when
+ * the peer's version equals ours, so the periodic exchange compares them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +59,11 @@ void mb_send_push_pull(struct membership *m, const char *to_addr, enum gossip_ms
     msg.flags = flags;
     msg.seq = seq;
     msg.ring_version = my_ring_version(m);
-    if (m->ring && msg.ring_version > peer_ring_version)
+    /* Equal versions too: two nodes that committed different rings of one
+     * version (concurrent commits) would otherwise never compare them, and
+     * the CRC tie-break of ring_install could not make them converge. It
+     * costs one ring (~600 bytes at Q = 256) per push-pull. */
+    if (m->ring && msg.ring_version >= peer_ring_version)
         msg.ring = kv_slice_make(m->ring_bytes.data, m->ring_bytes.len);
     for (uint32_t i = 0; i < m->n_members; i++)
         mb_fill_update(m, i, &m->scratch[i]);
@@ -149,7 +156,11 @@ static void ring_install(struct membership *m, struct ring *r, struct kv_slice b
 {
     uint32_t crc = kv_crc32c(bytes.data, bytes.len);
     uint64_t mine = my_ring_version(m);
-    bool newer = ring_version(r) > mine || (m->ring && ring_version(r) == mine && crc > m->ring_crc);
+    bool newer = ring_version(r) > mine;
+    if (m->ring && ring_version(r) == mine) {
+        uint32_t members = ring_member_count(r), my_members = ring_member_count(m->ring);
+        newer = members > my_members || (members == my_members && crc > m->ring_crc);
+    }
     if (!newer || kv_buf_set(&m->ring_bytes, bytes.data, bytes.len) != KV_OK) {
         ring_free(r);
         return;

@@ -209,6 +209,10 @@ uint32_t ring_n_val(const struct ring *r) { return r->n_val; }
 uint32_t ring_member_count(const struct ring *r) { return r->n_members; }
 const char *ring_member_id(const struct ring *r, uint32_t member) { return r->members[member].id; }
 const char *ring_member_zone(const struct ring *r, uint32_t member) { return r->members[member].zone; }
+bool ring_member_in_set(const struct ring *r, uint32_t member)
+{
+    return (r->members[member].flags & RING_MEMBER_IN_SET) != 0;
+}
 uint32_t ring_owner(const struct ring *r, uint32_t partition) { return r->owner[partition]; }
 
 uint32_t ring_pending(const struct ring *r, uint32_t partition)

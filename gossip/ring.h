@@ -111,6 +111,9 @@ uint32_t ring_member_count(const struct ring *r);
 /* Borrowed strings, valid while r lives; member < ring_member_count. */
 const char *ring_member_id(const struct ring *r, uint32_t member);
 const char *ring_member_zone(const struct ring *r, uint32_t member); /* "" if none */
+/* False for a member that was left out of the last claim (it left or was
+ * removed) and stays only until its partitions are handed off. */
+bool ring_member_in_set(const struct ring *r, uint32_t member);
 /* Index of a member by id, or KV_ENOTFOUND. */
 int ring_member_find(const struct ring *r, const char *id, uint32_t *out) KV_MUST_USE;
 /* Owner / pending transfer target (RING_NO_MEMBER if none) of a partition. */

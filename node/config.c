@@ -56,6 +56,13 @@ static const struct opt g_opts[] = {
     { "http", OPT_STR, FIELD(http), "127.0.0.1:7480", 0, 0, "HOST:PORT",
       "HTTP listener for /health and /metrics; 'off' disables it" },
     { "seeds", OPT_STR, FIELD(seeds), "", 0, 0, "HOST:PORT,...", "nodes to contact when joining" },
+    { "advertise", OPT_STR, FIELD(advertise), "", 0, 0, "HOST:PORT",
+      "where other nodes reach this one (TCP and UDP); default --listen (required with --seeds "
+      "when --listen is 0.0.0.0 or [::])" },
+    { "zone", OPT_STR, FIELD(zone), "", 0, 0, "NAME",
+      "failure zone (rack, availability zone): replicas of a key prefer distinct zones" },
+    { "auto-join", OPT_BOOL, FIELD(auto_join), "true", 0, 0, NULL,
+      "join the seeds' cluster and its ring by itself (--no-auto-join: wait for kvctl join)" },
     { "log-level", OPT_LOG, FIELD(log_level), "info", 0, 0, "LEVEL", "debug, info, warn, error or off" },
     { "sync", OPT_SYNC, FIELD(sync), "periodic", 0, 0, "MODE",
       "WAL fsync: always (every write), periodic or none" },
@@ -92,8 +99,8 @@ static const struct opt g_opts[] = {
       "require and verify client certificates (needs --tls-ca)" },
     { "partitions", OPT_U64, FIELD(partitions), "256", 1, COORD_PARTITIONS_MAX, "Q",
       "ring partitions, a power of two, fixed when the cluster is created" },
-    { "n-replicas", OPT_U64, FIELD(n_replicas), "1", 1, NODE_CONFIG_REPLICAS_MAX, "N",
-      "replicas of each key (one node: only 1 is accepted for now)" },
+    { "n-replicas", OPT_U64, FIELD(n_replicas), "3", 1, NODE_CONFIG_REPLICAS_MAX, "N",
+      "replicas of each key, fixed when the cluster is created" },
 };
 #define OPTS_COUNT (sizeof g_opts / sizeof g_opts[0])
 
@@ -351,10 +358,17 @@ static int config_scan_flags(int argc, char *const *argv, struct flag_value *fla
         const char *eq = strchr(a + 2, '=');
         size_t name_len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
         const struct opt *o = opt_find(a + 2, name_len);
+        const char *v = eq ? eq + 1 : NULL;
+        if (!o && !eq && name_len > 3 && strncmp(a + 2, "no-", 3) == 0) {
+            /* --no-NAME turns a boolean off */
+            o = opt_find(a + 5, name_len - 3);
+            if (o && o->type != OPT_BOOL)
+                o = NULL;
+            v = "false";
+        }
         if (!o) {
             return config_fail(err, "unknown option '%.*s' (see --help)", (int)name_len + 2, a);
         }
-        const char *v = eq ? eq + 1 : NULL;
         if (!v && o->type == OPT_BOOL)
             v = "true";
         if (!v && i + 1 >= argc) {
@@ -451,6 +465,29 @@ static int config_seeds(struct node_config *c, struct kv_buf *err)
     return KV_OK;
 }
 
+static bool host_is_wildcard(const char *host)
+{
+    return !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+/* Peers must be told a reachable address: a wildcard listener needs
+ * --advertise as soon as there are peers to tell (seeds). Without seeds
+ * the node derives one at start-up (node/cluster_rt.h). */
+static int config_advertise(struct node_config *c, struct kv_buf *err)
+{
+    if (c->advertise[0]) {
+        if (node_addr_parse(c->advertise, &c->advertise_addr) != KV_OK ||
+            host_is_wildcard(c->advertise_addr.host))
+            return config_fail(err, "--advertise: expected a reachable HOST:PORT, got '%s'",
+                               c->advertise);
+        return KV_OK;
+    }
+    if (host_is_wildcard(c->listen_addr.host) && c->seed_count > 0)
+        return config_fail(err, "--advertise: required when --listen is %s and --seeds is set "
+                                "(the address other nodes reach this one at)", c->listen);
+    return KV_OK;
+}
+
 /* Checks that need several options; the first problem is reported. */
 static int config_validate(struct node_config *c, struct kv_buf *err)
 {
@@ -482,6 +519,8 @@ static int config_validate(struct node_config *c, struct kv_buf *err)
         rc = config_listener("http", c->http, &c->http_addr, &c->http_enabled, err);
     if (rc == KV_OK)
         rc = config_seeds(c, err);
+    if (rc == KV_OK)
+        rc = config_advertise(c, err);
     return rc;
 }
 

@@ -43,6 +43,7 @@
  * context, options): frame-bytes-max must leave this much room. */
 #define NODE_CONFIG_FRAME_SLACK_BYTES (64u * 1024u)
 #define NODE_CONFIG_REPLICAS_MAX 16u
+#define NODE_CONFIG_ZONE_BYTES_MAX 64       /* = GOSSIP_ZONE_BYTES_MAX */
 
 enum node_sync {
     NODE_SYNC_NONE = 0,
@@ -66,7 +67,10 @@ struct node_config {
     char resp[NODE_CONFIG_HOST_BYTES_MAX + 8];      /* "" or "off": no RESP listener */
     char http[NODE_CONFIG_HOST_BYTES_MAX + 8];      /* "" or "off": no HTTP listener */
     char seeds[NODE_CONFIG_SEEDS_BYTES_MAX];        /* comma-separated, as given */
-    struct node_addr listen_addr, resp_addr, http_addr;
+    char advertise[NODE_CONFIG_HOST_BYTES_MAX + 8]; /* "" = derived from listen (node/cluster_rt.h) */
+    char zone[NODE_CONFIG_ZONE_BYTES_MAX + 1];      /* "" = none */
+    bool auto_join;                                 /* join seeds and the ring without kvctl */
+    struct node_addr listen_addr, resp_addr, http_addr, advertise_addr; /* advertise_addr: if set */
     bool resp_enabled, http_enabled;
     struct node_addr seed_addrs[NODE_CONFIG_SEEDS_MAX];
     size_t seed_count;

@@ -24,6 +24,8 @@ struct http_server {
     struct metrics *metrics;
     void (*refresh)(void *arg);
     void *refresh_arg;
+    int (*health)(void *arg, struct kv_buf *out);
+    void *health_arg;
     uint64_t started_ms;
     uint16_t port;
     bool draining;
@@ -67,9 +69,13 @@ static void http_health(struct evhttp_request *req, void *arg)
     kv_buf_reset(&s->body);
     int rc = kv_buf_appendf(&s->body,
                             "{\"status\":\"%s\",\"node_id\":\"%s\",\"cluster_name\":\"%s\","
-                            "\"version\":\"%s\",\"uptime_s\":%llu}\n",
+                            "\"version\":\"%s\",\"uptime_s\":%llu",
                             s->draining ? "draining" : "ok", s->node_id, s->cluster_name,
                             s->version, (unsigned long long)up_s);
+    if (rc == KV_OK && s->health)
+        rc = s->health(s->health_arg, &s->body);
+    if (rc == KV_OK)
+        rc = kv_buf_append(&s->body, "}\n", 2);
     if (rc != KV_OK) {
         evhttp_send_error(req, 500, "Internal Server Error");
         return;
@@ -136,6 +142,8 @@ int http_server_new(struct event_base *base, const struct http_server_config *cf
     s->metrics = cfg->metrics;
     s->refresh = cfg->refresh;
     s->refresh_arg = cfg->refresh_arg;
+    s->health = cfg->health;
+    s->health_arg = cfg->health_arg;
     s->started_ms = kv_clock_real.mono_ms(&kv_clock_real);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);

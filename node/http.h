@@ -2,7 +2,9 @@
  * http.h - kvnode's HTTP listener (libevent evhttp): health and metrics.
  *
  *   GET /health   200 {"status":"ok","node_id":...,"cluster_name":...,
- *                 "version":...,"uptime_s":...}; 503 with "status":"draining"
+ *                 "version":...,"uptime_s":..., plus the fields of the
+ *                 health hook: "ring_version", "members", "members_alive"
+ *                 in kvnode}; 503 with "status":"draining"
  *                 once shutdown has begun, so load balancers stop routing.
  *   GET /metrics  the node's metrics registry in Prometheus text format
  *                 (node/metrics.h); refresh() runs first so that values
@@ -21,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/status.h"
 
 struct event_base;
@@ -38,6 +41,10 @@ struct http_server_config {
     struct metrics *metrics;     /* borrowed; rendered by /metrics */
     void (*refresh)(void *arg);  /* may be NULL */
     void *refresh_arg;
+    /* Appends more /health fields, each starting with a comma (e.g.
+     * ,"ring_version":3); KV_OK or an error (the answer is then 500). May be NULL. */
+    int (*health)(void *arg, struct kv_buf *out);
+    void *health_arg;
 };
 
 /* Binds and serves. Strings are copied. KV_OK and *out; KV_EINVAL (bad

@@ -16,7 +16,13 @@
  * is closed cleanly (WAL synced); exit 0. A second signal skips the wait.
  * SIGPIPE is ignored: a closed peer is an error return, not a crash.
  *
- * Seeds are parsed and logged; joining a cluster arrives with gossip.
+ * Cluster: after the native listener is bound, node/cluster_rt.h starts
+ * gossip (UDP on the native port, push-pulls over the native listener)
+ * and the ring; the native listener hands it cluster and admin requests.
+ * A node started with seeds runs its coordinator in cluster mode:
+ * node/replication.h carries the quorum messages and runs its timer, and
+ * the TTL compaction filter is off (coord.h). Without seeds it serves its
+ * own engine alone.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,10 +37,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/coord.h"
+#include "node/cluster_rt.h"
 #include "node/config.h"
 #include "node/http.h"
 #include "node/metrics.h"
 #include "node/native.h"
+#include "node/replication.h"
 #include "node/resp_server.h"
 #include "node/stats.h"
 #include "rpc/tls.h"
@@ -60,6 +68,9 @@ struct node {
     struct resp_server *resp;
     struct http_server *http;
     struct node_stats *stats;
+    struct cluster_rt *cluster;
+    struct replication *repl;   /* cluster mode (node_is_cluster), else NULL */
+    struct rpc_tls *peer_tls;   /* client side of node-to-node TLS, or NULL */
     struct event *sigterm, *sigint, *drain_timer;
     struct engine_compaction_filter filter;
     uint64_t drain_deadline_ms;
@@ -77,6 +88,11 @@ static struct timeval node_tv(uint32_t ms)
 
 /* ---- start-up ---- */
 
+/* Cluster mode (quorum requests over the ring, node/replication.h) when
+ * the node has seeds; without seeds it serves its own engine alone, as
+ * before the cluster exists (a ring would take settle_ms to appear). */
+static bool node_is_cluster(const struct node *n) { return n->cfg.seed_count > 0; }
+
 static int node_open_engine(struct node *n)
 {
     struct engine_options o;
@@ -89,7 +105,8 @@ static int node_open_engine(struct node *n)
     o.block_cache_bytes = (size_t)n->cfg.block_cache_bytes;
     n->filter.filter = coord_compaction_filter;
     n->filter.arg = (void *)&kv_clock_real;
-    o.compaction_filter = &n->filter;
+    /* TTL purge is standalone only (coord_compaction_filter). */
+    o.compaction_filter = node_is_cluster(n) ? NULL : &n->filter;
     if (mkdir(n->cfg.data_dir, 0755) != 0 && errno != EEXIST) {
         log_error("node", "cannot create data dir dir=%s error=\"%s\"", n->cfg.data_dir,
                   strerror(errno));
@@ -108,7 +125,22 @@ static int node_open_coord(struct node *n)
     coord_config_default(&cc);
     cc.node_id = n->cfg.node_id;
     cc.partitions = (uint32_t)n->cfg.partitions;
-    cc.n_replicas = (uint32_t)n->cfg.n_replicas;
+    /* The coordinator still serves this node's own engine (N = 1): the
+     * ring's N (--n-replicas) applies once quorum requests are wired in. */
+    cc.n_replicas = 1;
+    struct coord_net_ops net;
+    struct coord_cluster_ops cluster;
+    if (node_is_cluster(n)) {
+        struct replication_config rc = { n->cfg.node_id, n->cfg.cluster_name,
+                                         (uint32_t)n->cfg.frame_bytes_max };
+        int st = replication_new(n->base, &rc, &n->repl);
+        if (st != KV_OK)
+            return st;
+        replication_coord_ops(n->repl, &net, &cluster);
+        cc.net = &net;
+        cc.cluster = &cluster;
+        cc.rand_seed = kv_mono_ns() ^ ((uint64_t)getpid() << 32);
+    }
     cc.key_bytes_max = (uint32_t)n->cfg.key_bytes_max;
     cc.value_bytes_max = (uint32_t)n->cfg.value_bytes_max;
     cc.siblings_max = (uint32_t)n->cfg.siblings_max;
@@ -163,6 +195,37 @@ static int node_start_resp(struct node *n)
     return resp_server_new(n->base, &rc, n->coord, n->metrics, &n->resp);
 }
 
+/* Gossip, the ring and kvctl's admin requests (node/cluster_rt.h). With
+ * TLS, node-to-node connections present this node's certificate and
+ * verify peers against --tls-ca when given. */
+static int node_start_cluster(struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    if (c->tls_cert[0]) {
+        struct rpc_tls_config tc = { c->tls_cert, c->tls_key, c->tls_ca[0] ? c->tls_ca : NULL,
+                                     c->tls_ca[0] != 0 };
+        int rc = rpc_tls_new(RPC_TLS_CLIENT, &tc, &n->peer_tls);
+        if (rc != KV_OK)
+            return rc;
+    }
+    int rc = cluster_rt_new(n->base, c, native_server_port(n->native), n->peer_tls, n->metrics,
+                            &n->cluster);
+    if (rc == KV_OK && n->repl)
+        rc = replication_attach(n->repl, n->coord, n->cluster, n->peer_tls);
+    if (rc == KV_OK && n->repl)
+        native_server_set_other(n->native, replication_handle_request, n->repl);
+    else if (rc == KV_OK)
+        native_server_set_other(n->native, cluster_rt_handle_request, n->cluster);
+    return rc;
+}
+
+static void node_refresh(void *arg)
+{
+    struct node *n = arg;
+    node_stats_refresh(n->stats);
+    cluster_rt_refresh_metrics(n->cluster);
+}
+
 static int node_start_http(struct node *n)
 {
     const struct node_config *c = &n->cfg;
@@ -175,8 +238,10 @@ static int node_start_http(struct node *n)
         .cluster_name = c->cluster_name,
         .version = RINGKV_VERSION,
         .metrics = n->metrics,
-        .refresh = node_stats_refresh,
-        .refresh_arg = n->stats,
+        .refresh = node_refresh,
+        .refresh_arg = n,
+        .health = cluster_rt_health_json,
+        .health_arg = n->cluster,
     };
     return http_server_new(n->base, &hc, &n->http);
 }
@@ -245,6 +310,9 @@ static int node_close(struct node *n)
     http_server_free(n->http);
     resp_server_free(n->resp);
     native_server_free(n->native);
+    replication_free(n->repl);
+    cluster_rt_free(n->cluster);
+    rpc_tls_free(n->peer_tls);
     node_stats_free(n->stats);
     rpc_tls_free(n->tls);
     coord_free(n->coord);
@@ -293,6 +361,8 @@ static int node_run(struct node *n)
         rc = node_start_native(n);
     if (rc == KV_OK)
         rc = node_start_resp(n);
+    if (rc == KV_OK)
+        rc = node_start_cluster(n);
     if (rc == KV_OK)
         rc = node_start_http(n);
     if (rc == KV_OK)

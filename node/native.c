@@ -59,6 +59,8 @@ struct native_server {
     Ringkv__Sibling *sibs;                  /* GetReply scratch */
     Ringkv__Sibling **sib_ptrs;
     uint32_t sibs_cap;
+    rpc_request_fn other;                   /* non-data requests (native_server_set_other) */
+    void *other_arg;
 };
 
 /* ---- request lifetime ---- */
@@ -690,6 +692,10 @@ static void native_handle(void *arg, const struct rpc_peer *peer, Ringkv__Envelo
 {
     struct native_server *ns = arg;
     enum native_cmd cmd;
+    if (!native_cmd_of(req->body_case, &cmd) && ns->other) {
+        ns->other(ns->other_arg, peer, req, h);
+        return;
+    }
     if (!native_cmd_of(req->body_case, &cmd)) {
         int rc = rpc_reply_error(h, KV_EINVAL, "not a client request");
         if (rc != KV_OK && rc != KV_ECLOSED)
@@ -757,6 +763,12 @@ fail:
 }
 
 uint16_t native_server_port(const struct native_server *s) { return rpc_server_port(s->rpc); }
+
+void native_server_set_other(struct native_server *s, rpc_request_fn fn, void *arg)
+{
+    s->other = fn;
+    s->other_arg = arg;
+}
 
 uint64_t native_server_inflight(const struct native_server *s) { return s->inflight; }
 

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/status.h"
+#include "rpc/server.h"
 
 struct event_base;
 struct coord;
@@ -53,6 +54,12 @@ int native_server_new(struct event_base *base, const struct native_server_config
                       struct native_server **out) KV_MUST_USE;
 
 uint16_t native_server_port(const struct native_server *s);
+
+/* Requests that are not data requests (Envelope.cluster, Envelope.admin)
+ * go to fn, which owns req and answers h, instead of being refused with
+ * KV_EINVAL. Set once after start-up (node/cluster_rt.h); fn(arg) must
+ * outlive the server or be unset with fn NULL. */
+void native_server_set_other(struct native_server *s, rpc_request_fn fn, void *arg);
 
 /* Requests handed to the coordinator and not answered yet. */
 uint64_t native_server_inflight(const struct native_server *s);

@@ -12,8 +12,27 @@ import sys
 CHECK = re.compile(r"\d+%: Checks: (\d+), Failures: (\d+), Errors: (\d+)")
 
 
-def main(paths):
+def main(args):
     passed = failed = skipped = 0
+    paths = []
+    fuzz_log = None
+    while args:
+        a = args.pop(0)
+        if a == "--fuzz-log":
+            fuzz_log = args.pop(0)
+        else:
+            paths.append(a)
+    if fuzz_log:
+        try:
+            for line in open(fuzz_log):
+                m = re.match(r"fuzz (\S+): (ok|FAILED|build failed)", line)
+                if m and m.group(2) == "ok":
+                    passed += 1
+                elif m:
+                    failed += 1
+        except OSError as e:
+            print(f"summary: cannot read {fuzz_log}: {e}")
+            failed += 1
     for path in paths:
         try:
             lines = open(path).read().splitlines()

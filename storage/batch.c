@@ -115,9 +115,11 @@ static int batch_add(struct engine_batch *b, enum ikey_type t, struct kv_slice k
     size_t bytes = 1 + KV_VARINT32_BYTES_MAX + key.len + (value ? KV_VARINT32_BYTES_MAX + value->len : 0);
     if (count == UINT32_MAX || bytes > ENGINE_BATCH_BYTES_MAX - b->rep.len)
         return KV_ETOOBIG;
-    int rc = kv_buf_reserve(&b->rep, bytes);
-    if (rc != KV_OK)
-        return rc;
+    if (b->rep.cap - b->rep.len <= bytes) { /* growth is rare: keep the common path inline */
+        int rc = kv_buf_reserve(&b->rep, bytes);
+        if (rc != KV_OK)
+            return rc;
+    }
     char *p = b->rep.data + b->rep.len;
     *p++ = (char)t;
     p = kv_put_varint32(p, (uint32_t)key.len);

@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/coding.h"
 #include "storage/ikey.h"
+#include "storage/keycmp.h"
 
 /* ---- builder ---- */
 
@@ -314,7 +315,7 @@ void block_iter_seek(struct block_iter *it, struct kv_slice target)
     uint32_t left = 0, right = it->blk.num_restarts - 1;
     if (block_iter_valid(it)) {
         /* Seeking near the current position (a scan that re-seeks) narrows the search. */
-        int c = ikey_compare(it->key, target);
+        int c = keycmp_ikey(it->key, target);
         if (c == 0)
             return;
         if (c < 0)
@@ -331,14 +332,14 @@ void block_iter_seek(struct block_iter *it, struct kv_slice target)
             fail(it, KV_ECORRUPT);
             return;
         }
-        if (ikey_compare(kv_slice_make(p, unshared), target) < 0)
+        if (keycmp_ikey(kv_slice_make(p, unshared), target) < 0)
             left = mid;
         else
             right = mid - 1;
     }
     seek_to_restart(it, left);
     while (parse_next(it)) {
-        if (ikey_compare(it->key, target) >= 0)
+        if (keycmp_ikey(it->key, target) >= 0)
             return;
     }
 }

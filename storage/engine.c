@@ -18,7 +18,7 @@ void engine_options_default(struct engine_options *o)
     o->create_if_missing = true;
     o->sync = ENGINE_SYNC_PERIODIC;
     o->sync_interval_ms = 1000;
-    o->memtable_bytes = 16u << 20;
+    o->memtable_bytes = 4u << 20;
     o->block_cache_bytes = 64u << 20;
     o->block_bytes = 4096;
     o->bloom_bits_per_key = 10;
@@ -517,11 +517,9 @@ int engine_close(struct engine *e)
         log_error("engine", "\"closed with live iterators, snapshots or writers\" dir=%s", e->dir);
     pthread_mutex_unlock(&e->mu);
     stop_threads(e);
-    int rc = KV_OK;
-    pthread_mutex_lock(&e->wal_mu);
-    if (e->wal && e->bg_error == KV_OK)
+    int rc = e->bg_error; /* no other thread is left: no lock needed */
+    if (e->wal && rc == KV_OK)
         rc = wal_writer_sync(e->wal);
-    pthread_mutex_unlock(&e->wal_mu);
     engine_destroy(e);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "storage/engine_internal.h"
+#include "storage/keycmp.h"
 #include "storage/merge.h"
 #include "storage/rangedel.h"
 
@@ -35,8 +36,16 @@ struct engine_iter {
     int status;
 };
 
-static int save(struct engine_iter *ei, struct kv_buf *b, struct kv_slice s)
+/* Copies s into b; called for every entry of a scan, so the common case
+ * (it fits) is a plain memcpy. */
+static inline int save(struct engine_iter *ei, struct kv_buf *b, struct kv_slice s)
 {
+    if (s.len < b->cap) {
+        memcpy(b->data, s.data, s.len);
+        b->data[s.len] = 0;
+        b->len = s.len;
+        return KV_OK;
+    }
     int rc = kv_buf_set(b, s.data, s.len);
     if (rc != KV_OK && ei->status == KV_OK)
         ei->status = rc;
@@ -63,7 +72,7 @@ static void find_next_user_entry(struct engine_iter *ei, bool skipping)
         if ((trailer >> 8) > ei->view.seq)
             continue;
         struct kv_slice ukey = ikey_user(k);
-        if (skipping && kv_slice_cmp(ukey, kv_slice_make(ei->saved_key.data, ei->saved_key.len)) <= 0)
+        if (skipping && keycmp_bytes(ukey, kv_slice_make(ei->saved_key.data, ei->saved_key.len)) <= 0)
             continue;
         if (is_hidden(ei, ukey, trailer >> 8, (enum ikey_type)(trailer & 0xff))) {
             if (save(ei, &ei->saved_key, ukey) != KV_OK)
@@ -94,7 +103,7 @@ static void find_prev_user_entry(struct engine_iter *ei)
         if ((trailer >> 8) > ei->view.seq)
             continue;
         struct kv_slice ukey = ikey_user(k);
-        if (have && kv_slice_cmp(ukey, kv_slice_make(ei->saved_key.data, ei->saved_key.len)) < 0)
+        if (have && keycmp_bytes(ukey, kv_slice_make(ei->saved_key.data, ei->saved_key.len)) < 0)
             break; /* past the key we hold: it is the answer */
         if (is_hidden(ei, ukey, trailer >> 8, (enum ikey_type)(trailer & 0xff))) {
             have = false;
@@ -175,7 +184,7 @@ void engine_iter_prev(struct engine_iter *ei)
         struct kv_slice cur = kv_slice_make(ei->saved_key.data, ei->saved_key.len);
         do {
             iter_prev(ei->it);
-        } while (iter_valid(ei->it) && kv_slice_cmp(ikey_user(iter_key(ei->it)), cur) >= 0);
+        } while (iter_valid(ei->it) && keycmp_bytes(ikey_user(iter_key(ei->it)), cur) >= 0);
         ei->dir = ITER_BACKWARD;
     }
     find_prev_user_entry(ei);

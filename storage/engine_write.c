@@ -122,7 +122,14 @@ static struct engine_writer *build_group(struct engine *e, struct engine_writer 
     size_t max = first.len <= ENGINE_GROUP_SMALL_BYTES ? first.len + ENGINE_GROUP_SMALL_EXTRA_BYTES
                                                        : ENGINE_GROUP_BYTES_MAX;
     struct engine_writer *last = leader;
-    *rc = kv_buf_set(&e->group, first.data, first.len);
+    if (first.len < e->group.cap) { /* the usual case: no call into kv_buf */
+        memcpy(e->group.data, first.data, first.len);
+        e->group.data[first.len] = 0; /* kv_buf keeps its NUL */
+        e->group.len = first.len;
+        *rc = KV_OK;
+    } else {
+        *rc = kv_buf_set(&e->group, first.data, first.len);
+    }
     for (struct engine_writer *w = leader->next; w && *rc == KV_OK; w = w->next) {
         if (!w->batch)
             break; /* a flush request ends the group */

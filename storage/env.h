@@ -2,7 +2,8 @@
  * env.h - all file I/O of the storage engine goes through a struct env.
  *
  * Three implementations:
- *   env_posix_new()    the real file system (pread/write/fsync, flock).
+ *   env_posix_new()    the real file system (pread/write/fsync, flock,
+ *                      mmap of read-only files).
  *   env_mem_new()      an in-memory file system, for fast unit tests.
  *   env_fault_new(b)   wraps another env; remembers what was written since
  *                      each file's last sync and can drop it all
@@ -45,6 +46,12 @@ struct env_ops {
     int (*sync)(struct env_file *f);   /* fdatasync: durable against power loss */
     int (*size)(struct env_file *f, uint64_t *out);
     int (*close)(struct env_file *f);  /* always frees f, even on error */
+    /* Optional (NULL: not supported). Maps the first n bytes of a file
+     * opened ENV_OPEN_READ, read-only, at most once per file; the memory
+     * stays valid until close. The file must hold n bytes (else an error)
+     * and must never shrink while mapped. Readers of immutable files use
+     * it to read in place, without a copy per read. */
+    int (*map)(struct env_file *f, uint64_t n, const char **out);
     int (*remove)(struct env *env, const char *path);
     int (*rename)(struct env *env, const char *from, const char *to); /* atomic replace */
     int (*mkdir)(struct env *env, const char *path);  /* KV_OK if it already exists */
@@ -73,6 +80,11 @@ static inline int env_pread(struct env_file *f, uint64_t off, void *buf, size_t 
 static inline int env_sync(struct env_file *f) { return f->env->ops->sync(f); }
 static inline int env_size(struct env_file *f, uint64_t *out) { return f->env->ops->size(f, out); }
 static inline int env_close(struct env_file *f) { return f->env->ops->close(f); }
+/* KV_EINVAL when the env cannot map (see env_ops.map); callers then read. */
+static inline int env_map(struct env_file *f, uint64_t n, const char **out)
+{
+    return f->env->ops->map ? f->env->ops->map(f, n, out) : KV_EINVAL;
+}
 static inline int env_remove(struct env *e, const char *p) { return e->ops->remove(e, p); }
 static inline int env_rename(struct env *e, const char *a, const char *b) { return e->ops->rename(e, a, b); }
 static inline int env_mkdir(struct env *e, const char *p) { return e->ops->mkdir(e, p); }

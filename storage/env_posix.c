@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@
 struct posix_file {
     struct env_file base;
     int fd;
+    bool read_only;             /* opened ENV_OPEN_READ: may be mapped */
+    const char *map;            /* NULL until posix_map; unmapped at close */
+    size_t map_bytes;
 };
 
 static const struct env_ops posix_ops;
@@ -56,6 +60,9 @@ static int posix_fd_file(int fd, struct env_file **out)
     }
     pf->base.env = &posix_env;
     pf->fd = fd;
+    pf->read_only = false;
+    pf->map = NULL;
+    pf->map_bytes = 0;
     *out = &pf->base;
     return KV_OK;
 }
@@ -77,7 +84,10 @@ static int posix_open(struct env *env, const char *path, enum env_open_mode mode
     } while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return posix_error("open", path, errno);
-    return posix_fd_file(fd, out);
+    int rc = posix_fd_file(fd, out);
+    if (rc == KV_OK)
+        ((struct posix_file *)*out)->read_only = mode == ENV_OPEN_READ;
+    return rc;
 }
 
 static int posix_append(struct env_file *f, const void *data, size_t n)
@@ -138,9 +148,34 @@ static int posix_size(struct env_file *f, uint64_t *out)
     return KV_OK;
 }
 
+/* A shared read-only mapping of the first n bytes. Touching a mapped page
+ * past the end of the file raises SIGBUS, so the file must hold n bytes
+ * now (checked) and must not shrink while mapped: only files opened for
+ * reading are mapped, and the engine maps only immutable tables. */
+static int posix_map(struct env_file *f, uint64_t n, const char **out)
+{
+    struct posix_file *pf = (struct posix_file *)f;
+    struct stat st;
+    if (!pf->read_only || pf->map || n == 0 || n > SIZE_MAX)
+        return KV_EINVAL;
+    if (fstat(pf->fd, &st) != 0)
+        return posix_error("fstat", NULL, errno);
+    if ((uint64_t)st.st_size < n)
+        return KV_ECORRUPT; /* shorter than the caller believes: read, don't map */
+    void *p = mmap(NULL, (size_t)n, PROT_READ, MAP_SHARED, pf->fd, 0);
+    if (p == MAP_FAILED)
+        return posix_error("mmap", NULL, errno);
+    pf->map = p;
+    pf->map_bytes = (size_t)n;
+    *out = p;
+    return KV_OK;
+}
+
 static int posix_close(struct env_file *f)
 {
     struct posix_file *pf = (struct posix_file *)f;
+    if (pf->map && munmap((void *)pf->map, pf->map_bytes) != 0)
+        log_warn("env", "munmap failed errno=%s", strerror(errno));
     /* close is not retried on EINTR: on Linux the descriptor is gone. */
     int rc = close(pf->fd) == 0 ? KV_OK : posix_error("close", NULL, errno);
     free(pf);
@@ -272,6 +307,7 @@ static const struct env_ops posix_ops = {
     .sync = posix_sync,
     .size = posix_size,
     .close = posix_close,
+    .map = posix_map,
     .remove = posix_remove,
     .rename = posix_rename,
     .mkdir = posix_mkdir,

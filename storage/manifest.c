@@ -1,5 +1,6 @@
 /* manifest.c - the persistent side of the version set: recovery from
  * CURRENT and the manifest, and logging edits (version.h). */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,7 @@ int version_set_log_and_apply(struct version_set *vs, struct version_edit *edit)
     if (rc != KV_OK)
         goto fail;
 
+    assert(!vs->applying); /* one writer of the manifest at a time */
     vs->applying = true;
     pthread_mutex_unlock(vs->mu);
     rc = write_record(vs, &w, mnum, edit->nadded > 0, kv_slice_make(record.data, record.len));

@@ -44,25 +44,26 @@ static void child_refresh(struct merge_child *c)
 /* True if a comes before b in the current direction. Equal keys (only
  * possible across children) go in child order forward, reverse backward,
  * so a direction switch passes over them consistently. */
-static inline bool before(const struct merge_iter *m, const struct merge_child *a, const struct merge_child *b)
+static inline bool before(const struct merge_child *a, const struct merge_child *b, bool forward)
 {
     int r = keycmp_ikey(a->key, b->key);
     if (r == 0)
         r = a->index < b->index ? -1 : 1;
-    return m->dir == MERGE_FORWARD ? r < 0 : r > 0;
+    return forward ? r < 0 : r > 0;
 }
 
 static void sift_down(struct merge_iter *m, size_t i)
 {
     struct merge_child **h = m->heap;
     size_t n = m->nheap;
+    bool fwd = m->dir == MERGE_FORWARD;
     struct merge_child *x = h[i];
     for (;;) {
         size_t l = 2 * i + 1, best;
         if (l >= n)
             break;
-        best = l + 1 < n && before(m, h[l + 1], h[l]) ? l + 1 : l;
-        if (!before(m, h[best], x))
+        best = l + 1 < n && before(h[l + 1], h[l], fwd) ? l + 1 : l;
+        if (!before(h[best], x, fwd))
             break;
         h[i] = h[best];
         i = best;

@@ -15,7 +15,7 @@
  * plus the fragments each tombstone spans (O(T * F) at worst, for heavily
  * overlapping tombstones; they are few in practice).
  *
- * Threading: one owner. A finished set is read-only, so readers may share it.
+ * Threading: one owner (lookups update the hint).
  */
 #ifndef RINGKV_STORAGE_RANGEDEL_H
 #define RINGKV_STORAGE_RANGEDEL_H

@@ -7,15 +7,17 @@
  * the block's last key and the next block's first key. Output is staged in
  * a buffer and appended to the file TABLE_WRITE_BUFFER_BYTES at a time.
  *
- * Reader: the hot path is table_get on a cached block: bloom probe, index
- * binary search (index keys are read in place), one cache lookup, a data
- * block seek with iterators on the stack, and one copy of the value into
- * the caller's buffer. Nothing is allocated unless the caller's buffer
+ * Reader: the hot path is table_get on a mapped (or cached) block: bloom
+ * probe, index binary search (index keys are read in place), a pointer
+ * into the mapping (or one cache lookup), a data block seek with
+ * iterators on the stack, and one copy of the value into the caller's
+ * buffer. Nothing is allocated unless the caller's buffer
  * must grow or a key is longer than BLOCK_ITER_INLINE_KEY_BYTES.
  */
 #include "storage/table.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -416,6 +418,12 @@ struct table {
     struct kv_slice filter;
     struct table_range_tombstone *rts; /* one allocation: array then the key bytes */
     size_t nrts;
+    /* The whole file mapped (env_map), or NULL: data blocks are then read
+     * in place, neither copied nor cached. verified[i] is set once the
+     * block of index entry i passed its checksum (see block_map). */
+    const char *map;
+    atomic_uchar *verified;
+    uint32_t nblocks;            /* index entries == length of verified */
 };
 
 /* A data block as it lives in the cache: the parsed view and its bytes
@@ -432,6 +440,7 @@ static void cached_block_delete(uint64_t id, uint64_t offset, void *value) { fre
 struct block_ref {
     struct cache_handle *h;
     struct cached_block *owned;
+    struct block view;           /* the parsed block when read from the mapping */
     const struct block *blk;
     uint64_t offset;             /* the block's offset in the file (its cache key) */
 };
@@ -589,6 +598,39 @@ static int load_meta(struct table *t, const struct handle hs[TABLE_FOOTER_HANDLE
     return rc;
 }
 
+/*
+ * Maps the file when the env can, so that data blocks are read in place.
+ * The verified flags are indexed by the index iterator's restart point,
+ * which names the index entry only if every entry is a restart point (as
+ * TABLE_INDEX_RESTART_INTERVAL writes it): checked here, and any other
+ * table keeps the read path. Failing to map is not an error.
+ */
+static int try_map(struct table *t)
+{
+    struct block_iter ii;
+    uint64_t n = 0;
+    int rc = KV_OK;
+    block_iter_init(&ii, &t->index);
+    for (block_iter_seek_first(&ii); block_iter_valid(&ii); block_iter_next(&ii))
+        n++;
+    if (block_iter_status(&ii) != KV_OK)
+        rc = corrupt(t, "index block", t->index_offset);
+    block_iter_cleanup(&ii);
+    if (rc != KV_OK || n != t->index.num_restarts || n == 0)
+        return rc;
+    t->verified = calloc((size_t)n, sizeof *t->verified);
+    if (!t->verified)
+        return KV_ENOMEM;
+    if (env_map(t->f, t->file_bytes, &t->map) != KV_OK) {
+        free(t->verified);
+        t->verified = NULL;
+        t->map = NULL;
+        return KV_OK;
+    }
+    t->nblocks = (uint32_t)n;
+    return KV_OK;
+}
+
 int table_open(struct env_file *f, uint64_t file_bytes, uint64_t file_number, struct cache *cache,
                struct table **out)
 {
@@ -606,6 +648,8 @@ int table_open(struct env_file *f, uint64_t file_bytes, uint64_t file_number, st
     int rc = read_footer(t, hs);
     if (rc == KV_OK)
         rc = load_meta(t, hs);
+    if (rc == KV_OK)
+        rc = try_map(t);
     if (rc != KV_OK)
         goto fail;
     *out = t;
@@ -623,6 +667,7 @@ void table_close(struct table *t)
     if (rc != KV_OK)
         log_warn("table", "close failed file=%llu status=%s", (unsigned long long)t->file_number, kv_status_str(rc));
     free(t->index_mem);
+    free(t->verified);
     free(t->filter_mem);
     free(t->rts);
     free(t);
@@ -658,8 +703,33 @@ static int read_data_block(struct table *t, struct handle h, struct cached_block
     return KV_OK;
 }
 
-/* Finds the data block named by an index value, through the cache. */
-static int block_acquire(struct table *t, struct kv_slice handle_enc, struct block_ref *ref)
+/*
+ * Points ref at data block `ordinal` (handle h) inside the mapping. Its
+ * checksum is checked on the first touch only: after that the block is
+ * known good, and it cannot change (tables are immutable), so a read
+ * costs no copy, no checksum and no cache traffic. Damage that appears in
+ * a file after its blocks were checked (bit rot under an open table) is
+ * not detected until the table is opened again.
+ */
+static int block_map(struct table *t, struct handle h, uint32_t ordinal, struct block_ref *ref)
+{
+    const char *p = t->map + h.offset;
+    if (!atomic_load_explicit(&t->verified[ordinal], memory_order_acquire)) {
+        if (p[h.size] != TABLE_BLOCK_TYPE_RAW)
+            return corrupt(t, "block type", h.offset);
+        if (kv_crc32c_mask(kv_crc32c(p, (size_t)h.size + 1)) != kv_get_fixed32(p + h.size + 1))
+            return corrupt(t, "block checksum", h.offset);
+        atomic_store_explicit(&t->verified[ordinal], 1, memory_order_release);
+    }
+    if (block_parse(p, (size_t)h.size, &ref->view) != KV_OK)
+        return corrupt(t, "data block", h.offset);
+    ref->blk = &ref->view;
+    return KV_OK;
+}
+
+/* Finds the data block named by an index value (the index entry numbered
+ * `ordinal`): in the mapping, else through the cache. */
+static int block_acquire(struct table *t, struct kv_slice handle_enc, uint32_t ordinal, struct block_ref *ref)
 {
     struct handle h;
     if (handle_decode(handle_enc.data, handle_enc.data + handle_enc.len, true, &h) != KV_OK)
@@ -667,6 +737,11 @@ static int block_acquire(struct table *t, struct kv_slice handle_enc, struct blo
     ref->h = NULL;
     ref->owned = NULL;
     ref->offset = h.offset;
+    if (t->map) {
+        if (!handle_fits(h, t->data_end) || ordinal >= t->nblocks)
+            return corrupt(t, "data block handle", h.offset);
+        return block_map(t, h, ordinal, ref);
+    }
     if (t->cache) {
         ref->h = cache_lookup(t->cache, t->file_number, h.offset);
         if (ref->h) {
@@ -714,7 +789,7 @@ int table_get(struct table *t, struct kv_slice lookup_ikey, bool *found, uint64_
         rc = block_iter_status(&ii) == KV_OK ? KV_OK : corrupt(t, "index block", t->index_offset);
         goto done_index;
     }
-    rc = block_acquire(t, block_iter_value(&ii), &ref);
+    rc = block_acquire(t, block_iter_value(&ii), ii.restart_idx, &ref);
     if (rc != KV_OK)
         goto done_index;
     block_iter_init(&di, ref.blk);
@@ -802,7 +877,7 @@ static bool ti_load_block(struct table_iter *it)
     if (it->ref.blk && it->ref.offset == h.offset)
         return true;
     ti_drop_block(it);
-    int rc = block_acquire(it->t, v, &it->ref);
+    int rc = block_acquire(it->t, v, it->index.restart_idx, &it->ref);
     if (rc != KV_OK) {
         ti_fail(it, rc);
         return false;

@@ -21,6 +21,12 @@
  * checked (CRC, restart array) and then kept in the block cache, keyed by
  * (file_number, block offset) - so file numbers must be unique per cache,
  * and a deleted table's blocks should be dropped with cache_erase_id.
+ * If the env maps files (env_map), the table maps the whole file at open
+ * and reads data blocks in place instead (no copy, no cache): a block's
+ * CRC is checked on its first use after open only (FORMAT.md, "Trailer"),
+ * its restart array on every use. The file must not change or shrink
+ * while the table is open (tables are immutable; a file shorter than
+ * file_bytes is not mapped, and reads report it as KV_ECORRUPT).
  * Damaged input of any kind yields KV_ECORRUPT, never a crash or wrong data.
  *
  * Threading: a builder is used by one thread; an open table may be read

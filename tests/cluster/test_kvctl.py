@@ -3,7 +3,9 @@
 scripts rely on (0 ok, 1 not found, 2 usage, 3 failed, 4 in doubt,
 5 unreachable / timed out). Also runs sdk_smoke (the C SDK) against the node.
 
-Environment: KVNODE, KVCTL and SDK_SMOKE name the binaries under test."""
+Environment: KVNODE, KVCTL, SDK_SMOKE and KVBENCH name the binaries under test
+(kvbench gets a short run of each workload: it must finish its operations
+without errors; its speed is not checked here)."""
 
 import base64
 import json
@@ -22,6 +24,8 @@ from harness import (Node, envelope, expect, fail, frame, free_port, pb_decode, 
 
 KVCTL = os.environ.get("KVCTL") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
+KVBENCH = os.environ.get("KVBENCH") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bench", "kvbench")
 SDK_SMOKE = os.environ.get("SDK_SMOKE") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tests", "cluster", "sdk_smoke")
 
@@ -301,6 +305,23 @@ def test_sdk_smoke():
     expect(r.returncode, 0, "sdk_smoke exit code; stderr:\n%s" % r.stderr.decode())
 
 
+def test_kvbench_runs_every_workload():
+    for w in ("a", "b", "c", "d", "f", "set", "get"):
+        r = subprocess.run([KVBENCH, "--host", "127.0.0.1:%d" % NODE.native_port, "--workload", w,
+                            "--keys", "1000", "--ops", "3000", "--warmup", "0", "--connections", "4",
+                            "--pipeline", "2", "--threads", "2", "--json"],
+                           capture_output=True, timeout=120)
+        expect(r.returncode, 0, "kvbench %s exit code (%s)" % (w, r.stderr.decode()[-500:]))
+        doc = json.loads(r.stdout)
+        expect((doc["workload"], doc["total"]["ops"], doc["total"]["errors"]), (w, 3000, 0),
+               "kvbench %s result" % w)
+        lat = doc["total"]["latency_us"]
+        if not 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["p99.9"] <= lat["max"]:
+            fail("kvbench %s percentiles out of order: %r" % (w, lat))
+    r = subprocess.run([KVBENCH, "--workload", "zz"], capture_output=True, timeout=30)
+    expect(r.returncode, 2, "kvbench usage error")
+
+
 def main():
     global NODE
     NODE = Node("kvctl1").start()
@@ -308,7 +329,7 @@ def main():
              test_put_get_del_and_not_found, test_values_from_stdin_and_file_are_binary_safe,
              test_json_output_and_context_round_trip, test_ttl_expire_persist_and_nx_xx,
              test_incr_ping_stats, test_unreachable_wrong_cluster_and_stopped_node,
-             test_tls_and_mutual_tls, test_sdk_smoke]
+             test_tls_and_mutual_tls, test_sdk_smoke, test_kvbench_runs_every_workload]
     run(tests)
     expect(NODE.stop(), 0, "kvnode exit code")
     NODE.remove()

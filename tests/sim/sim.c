@@ -445,7 +445,7 @@ static void resume(struct sim *s, const struct sim_event *ev)
         n->ops.on_message(n->ctx, s, ev->node, q.from, q.data, q.len);
         free(q.data);
     }
-    if (n->up) {
+    if (n->up && n->queue_len > 0) { /* queue may be NULL when empty */
         memmove(n->queue, n->queue + i, (n->queue_len - i) * sizeof *n->queue);
         n->queue_len -= i;
     }

@@ -237,7 +237,7 @@ static int node_init(struct sq_cluster *c, uint32_t i)
     n->c = c;
     n->idx = i;
     snprintf(n->id, sizeof n->id, "n%u", i);
-    snprintf(n->dir, sizeof n->dir, "/%s", n->id);
+    snprintf(n->dir, sizeof n->dir, "/n%u", i);
     n->net = (struct coord_net_ops){ net_send, n };
     n->cops = (struct coord_cluster_ops){ ops_ring, ops_alive, n };
     int rc = env_mem_new(&n->mem);
@@ -359,6 +359,9 @@ uint32_t sq_preference(const struct sq_cluster *c, struct kv_slice key, uint32_t
     }
     return k;
 }
+
+/* Summed field by field: every field of struct coord_stats is a uint64_t. */
+_Static_assert(sizeof(struct coord_stats) % sizeof(uint64_t) == 0, "coord_stats holds only uint64_t");
 
 void sq_stats_sum(struct sq_cluster *c, struct coord_stats *out)
 {

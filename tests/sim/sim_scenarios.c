@@ -97,6 +97,7 @@ static bool local_covers(struct world *w, uint32_t node, uint32_t key, struct kv
 
 void siblings_scenario(struct world *w)
 {
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
     uint32_t pref[SQ_NODES_MAX], key = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
     prefs(w, key, pref);
     struct op *v0 = run_op(w, OP_PUT, key, pref[0], &all_primaries, kv_slice_make(NULL, 0));
@@ -152,6 +153,7 @@ static uint32_t write_while_down(struct world *w, uint32_t victim, struct op **p
         puts[k] = run_op(w, OP_PUT, k, node, &quorum, kv_slice_make(NULL, 0));
         SIM_ASSERT(puts[k]->status == KV_OK, "put k%u via n%u: %s", k, node, kv_status_str(puts[k]->status));
     }
+    run_for(w, 200); /* W = 2 answered before the third copy (maybe the hint) landed */
     return expect;
 }
 
@@ -163,6 +165,7 @@ static bool no_hints(void *ctx)
 
 void hints_scenario(struct world *w)
 {
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
     struct op *puts[WORLD_KEYS_MAX];
     uint32_t victim = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
     sq_crash(w->c, victim);
@@ -194,8 +197,65 @@ void hints_scenario(struct world *w)
     }
 }
 
+void hints_rate_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
+    struct op *puts[WORLD_KEYS_MAX];
+    uint32_t per_sec = w->cfg.sq.coord.hints_per_sec;
+    uint32_t victim = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
+    sq_crash(w->c, victim);
+    sq_views_sync(w->c);
+    uint32_t expect = write_while_down(w, victim, puts);
+    sq_restart(w->c, victim);
+    sq_views_sync(w->c);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++)
+        coord_peer_up(sq_coord(w->c, i), sq_node_id(w->c, victim), sim_now(w->sim));
+    run_for(w, SIM_SEC);
+    /* Per node: one second of burst, then per_sec a second (and one tick of slack). */
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        struct coord_stats st;
+        coord_get_stats(sq_coord(w->c, i), &st);
+        SIM_ASSERT(st.hints_delivered <= 2u * per_sec + 1, "n%u delivered %" PRIu64 " hints in a second at %u/s", i,
+                   st.hints_delivered, per_sec);
+    }
+    SIM_ASSERT(sim_run_until_true(w->sim, no_hints, w, 50, sim_now(w->sim) + 60u * SIM_SEC), "hints not drained");
+    SIM_ASSERT(stats(w).hints_delivered == expect, "delivered %" PRIu64 ", want %u", stats(w).hints_delivered, expect);
+}
+
+/* A write merged into a hint while that hint is on its way: the owner's
+ * ack covers only the older content, so the hint must stay and go again. */
+void hint_race_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, k, pref);
+    uint32_t victim = pref[kv_rand_below(sim_rand(w->sim), 3)], fallback = pref[3];
+    uint32_t coordinator = pref[0] == victim ? pref[1] : pref[0];
+    sq_crash(w->c, victim);
+    sq_views_sync(w->c);
+    struct op *v1 = run_op(w, OP_PUT, k, coordinator, &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v1->status == KV_OK && stats(w).hints_pending == 1, "first write leaves one hint");
+
+    /* Only the fallback sees the owner back; the owner stalls with the delivery queued. */
+    sq_restart(w->c, victim);
+    sq_views_freeze(w->c, true);
+    sq_view_set(w->c, fallback, victim, true);
+    sim_pause(w->sim, victim, 300); /* shorter than hint_timeout_ms: the ack arrives in time */
+    coord_peer_up(sq_coord(w->c, fallback), sq_node_id(w->c, victim), sim_now(w->sim));
+    sq_rearm(w->c, fallback);
+    run_for(w, 20);
+    struct op *v2 = run_op(w, OP_PUT, k, coordinator, &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v2->status == KV_OK, "second write: %s", kv_status_str(v2->status));
+
+    sq_views_freeze(w->c, false);
+    sq_views_sync(w->c);
+    SIM_ASSERT(sim_run_until_true(w->sim, no_hints, w, 50, sim_now(w->sim) + 30u * SIM_SEC), "hints not drained");
+    SIM_ASSERT(local_covers(w, victim, k, ctx_of(v2)), "the owner lacks the write merged into its hint in flight");
+}
+
 void hints_expiry_scenario(struct world *w)
 {
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
     struct op *puts[WORLD_KEYS_MAX];
     uint32_t victim = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
     sq_crash(w->c, victim);
@@ -216,6 +276,7 @@ void hints_expiry_scenario(struct world *w)
 
 void timeout_scenario(struct world *w)
 {
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
     uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX / 2);
     prefs(w, k, pref);
     sq_views_freeze(w->c, true); /* every view says everyone is up */
@@ -278,6 +339,7 @@ void timeout_scenario(struct world *w)
 
 void delete_scenario(struct world *w)
 {
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
     uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
     prefs(w, k, pref);
     struct op *v = run_op(w, OP_PUT, k, pref[0], &all_primaries, kv_slice_make(NULL, 0));
@@ -320,4 +382,126 @@ void delete_scenario(struct world *w)
     world_settle(w);
     struct op *f = final_read(w, OP_PUT, k, pref[1]);
     SIM_ASSERT(!f->found, "the key came back after its replica returned");
+}
+
+/* ---- batches ---- */
+
+struct batch_got {
+    bool done;
+    int status;
+    uint32_t n;
+    int item_status[8];
+    char first_value[8][16];
+    uint32_t nvalues[8];
+};
+
+static void on_bput(void *arg, const struct coord_batch_put_result *r)
+{
+    struct batch_got *g = arg;
+    g->done = true;
+    g->status = r->status;
+    g->n = r->nitems;
+    for (uint32_t i = 0; i < r->nitems && i < 8; i++)
+        g->item_status[i] = r->items[i].status;
+}
+
+static void on_bget(void *arg, const struct coord_batch_get_result *r)
+{
+    struct batch_got *g = arg;
+    g->done = true;
+    g->status = r->status;
+    g->n = r->nitems;
+    for (uint32_t i = 0; i < r->nitems && i < 8; i++) {
+        g->item_status[i] = r->items[i].status;
+        g->nvalues[i] = r->items[i].nvalues;
+        if (r->items[i].nvalues)
+            snprintf(g->first_value[i], sizeof g->first_value[i], "%.*s", (int)r->items[i].values[0].data.len,
+                     r->items[i].values[0].data.data);
+    }
+}
+
+static bool batch_done(void *ctx) { return ((struct batch_got *)ctx)->done; }
+
+void batch_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
+    uint32_t node = (uint32_t)kv_rand_below(sim_rand(w->sim), sq_nodes(w->c));
+    /* k0 twice: the second item must win, as with MSET on one node. */
+    struct coord_put_args items[4] = {
+        { kv_slice_str("k0"), kv_slice_str("a"), { NULL, 0 }, 0, COORD_PUT_ALWAYS },
+        { kv_slice_str("k1"), kv_slice_str("b"), { NULL, 0 }, 0, COORD_PUT_ALWAYS },
+        { kv_slice_str("k0"), kv_slice_str("c"), { NULL, 0 }, 0, COORD_PUT_ALWAYS },
+        { kv_slice_str("k2"), kv_slice_str("d"), { NULL, 0 }, 0, COORD_PUT_ALWAYS },
+    };
+    struct batch_got p = { 0 }, g = { 0 };
+    coord_batch_put(sq_coord(w->c, node), items, 4, &quorum, on_bput, &p);
+    sq_rearm(w->c, node);
+    SIM_ASSERT(sim_run_until_true(w->sim, batch_done, &p, 5, sim_now(w->sim) + 10u * SIM_SEC), "batch put answered");
+    SIM_ASSERT(p.status == KV_OK && p.n == 4, "batch put: %s", kv_status_str(p.status));
+    for (uint32_t i = 0; i < 4; i++)
+        SIM_ASSERT(p.item_status[i] == KV_OK, "item %u: %s", i, kv_status_str(p.item_status[i]));
+    run_for(w, 200);
+    struct kv_slice keys[4] = { kv_slice_str("k2"), kv_slice_str("k0"), kv_slice_str("nope"), kv_slice_str("k1") };
+    uint32_t reader = (node + 1) % sq_nodes(w->c);
+    coord_batch_get(sq_coord(w->c, reader), keys, 4, &all_primaries, on_bget, &g);
+    sq_rearm(w->c, reader);
+    SIM_ASSERT(sim_run_until_true(w->sim, batch_done, &g, 5, sim_now(w->sim) + 10u * SIM_SEC), "batch get answered");
+    SIM_ASSERT(g.status == KV_OK && g.n == 4, "batch get: %s", kv_status_str(g.status));
+    SIM_ASSERT(g.nvalues[0] == 1 && strcmp(g.first_value[0], "d") == 0, "k2");
+    SIM_ASSERT(g.nvalues[1] == 1 && strcmp(g.first_value[1], "c") == 0, "k0 = %s (%u values)", g.first_value[1],
+               g.nvalues[1]);
+    SIM_ASSERT(g.item_status[2] == KV_OK && g.nvalues[2] == 0, "absent key");
+    SIM_ASSERT(g.nvalues[3] == 1 && strcmp(g.first_value[3], "b") == 0, "k1");
+}
+
+/* ---- TTL ---- */
+
+static void on_ttl(void *arg, const struct coord_ttl_result *r)
+{
+    struct op *op = arg;
+    op->status = r->status;
+    op->num = r->ttl_ms;
+}
+
+static struct op *run_ttl(struct world *w, uint32_t key, uint32_t node)
+{
+    char name[WORLD_KEY_BYTES];
+    key_name(w, OP_PUT, key, name);
+    struct op *op = op_new(w, OP_GET, key, node);
+    SIM_ASSERT(op != NULL, "history full");
+    coord_ttl(sq_coord(w->c, node), kv_slice_str(name), &quorum, on_ttl, op);
+    sq_rearm(w->c, node);
+    SIM_ASSERT(op_wait(w, op, sim_now(w->sim) + 10u * SIM_SEC), "ttl never answered");
+    return op;
+}
+
+void ttl_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed; /* this file's copy (sim_test.h) */
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, k, pref);
+    struct op *p = op_new(w, OP_PUT, k, pref[3]);
+    p->ttl_ms = 2000;
+    op_issue(p, &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(op_wait(w, p, sim_now(w->sim) + 10u * SIM_SEC) && p->status == KV_OK, "put with ttl: %d", p->status);
+    struct op *t = run_ttl(w, k, pref[1]);
+    SIM_ASSERT(t->status == KV_OK && t->num > 0 && t->num <= 2000, "ttl %" PRId64, t->num);
+    struct op *g = run_op(w, OP_GET, k, pref[2], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g->found, "read before expiry");
+    run_for(w, 2500);
+    uint64_t wall = SQ_EPOCH_MS + sim_now(w->sim);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        struct op *gi = run_op(w, OP_GET, k, i, &quorum, kv_slice_make(NULL, 0));
+        SIM_ASSERT(gi->status == KV_OK && !gi->found, "n%u reads an expired key", i);
+        struct op *ti = run_ttl(w, k, i);
+        SIM_ASSERT(ti->status == KV_OK && ti->num == COORD_TTL_MISSING, "n%u ttl of an expired key", i);
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        struct kv_buf buf = { 0 };
+        struct object o;
+        object_init(&o);
+        SIM_ASSERT(local_object(w, pref[i], k, &buf, &o) && object_is_expired(&o, wall), "replica n%u", pref[i]);
+        object_free(&o);
+        kv_buf_free(&buf);
+    }
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/log.h"
 #include "coordinator/dvv.h"
 #include "tests/sim/sim_test.h"
 #include "tests/sim/sim_workload_internal.h"
@@ -29,6 +30,10 @@ void world_open(struct world *w, uint64_t seed, const struct world_config *wc)
     w->cfg = *wc;
     w->seed = seed;
     sim_test_current_seed = seed;
+    /* A simulated power loss makes the engine log every failed sync; the
+     * test's own assertions say what matters. RINGKV_SIM_TRACE keeps logs. */
+    if (!getenv("RINGKV_SIM_TRACE"))
+        kv_log_set_level(KV_LOG_OFF);
     struct sim_config sc;
     sim_config_defaults(&sc);
     sc.seed = seed;
@@ -44,8 +49,36 @@ void world_open(struct world *w, uint64_t seed, const struct world_config *wc)
     SIM_ASSERT(w->ops != NULL, "ops");
 }
 
+/* With RINGKV_SIM_SUMMARY set: one line per seed of what happened. */
+static void world_summary(struct world *w)
+{
+    uint32_t by[4][6] = { { 0 } }; /* kind x {ok, indoubt, unavail, pending, timeout, other} */
+    for (uint32_t i = 0; i < w->nops; i++) {
+        int st = w->ops[i].status;
+        int col = st == KV_OK ? 0 : st == KV_EINDOUBT ? 1 : st == KV_EUNAVAIL ? 2 : st == OP_PENDING ? 3
+                : st == KV_ETIMEDOUT ? 4 : 5;
+        by[w->ops[i].kind][col]++;
+    }
+    struct coord_stats cs;
+    struct sq_stats qs;
+    struct sim_stats ss;
+    sq_stats_sum(w->c, &cs);
+    sq_get_stats(w->c, &qs);
+    sim_get_stats(w->sim, &ss);
+    fprintf(stderr, "seed %" PRIu64 ": t=%" PRIu64 "ms msgs=%" PRIu64 " crashes=%" PRIu64, w->seed, sim_now(w->sim),
+            ss.delivered, qs.crashes);
+    static const char *const kinds[] = { "put", "del", "incr", "get" };
+    for (int k = 0; k < 4; k++)
+        fprintf(stderr, " %s=%u/%u/%u/%u/%u/%u", kinds[k], by[k][0], by[k][1], by[k][2], by[k][3], by[k][4], by[k][5]);
+    fprintf(stderr, " repairs=%" PRIu64 " hints=%" PRIu64 "/%" PRIu64 "/%" PRIu64 " fwd=%" PRIu64 " bad=%" PRIu64 "\n",
+            cs.read_repairs, cs.hints_stored, cs.hints_delivered, cs.hints_expired, cs.forwarded,
+            cs.bad_messages + qs.decode_errors + qs.rejected);
+}
+
 void world_close(struct world *w)
 {
+    if (getenv("RINGKV_SIM_SUMMARY"))
+        world_summary(w);
     sq_free(w->c);
     sim_free(w->sim);
     for (uint32_t i = 0; i < w->nops; i++) {
@@ -141,7 +174,7 @@ void op_issue(struct op *op, const struct coord_options *o, struct kv_slice ctx)
     struct kv_slice k = kv_slice_str(key);
     switch (op->kind) {
     case OP_PUT: {
-        struct coord_put_args a = { k, kv_slice_str(op->value), ctx, 0, COORD_PUT_ALWAYS };
+        struct coord_put_args a = { k, kv_slice_str(op->value), ctx, op->ttl_ms, COORD_PUT_ALWAYS };
         coord_put(co, &a, o, on_put, op);
         break;
     }

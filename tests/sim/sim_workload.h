@@ -45,6 +45,7 @@ struct op {
     uint32_t node;
     int status;                 /* OP_PENDING until the callback */
     char value[16];             /* PUT */
+    uint64_t ttl_ms;            /* PUT */
     struct kv_buf ctx;          /* PUT: returned context; GET: read context */
     struct kv_buf vals;         /* GET: values, each "len:value;" */
     uint32_t nvals;
@@ -103,8 +104,13 @@ void world_check_counters(struct world *w);
 
 void siblings_scenario(struct world *w);
 void hints_scenario(struct world *w);
+void hints_expiry_scenario(struct world *w); /* needs a short cfg.sq.coord.hint_ttl_ms */
+void hints_rate_scenario(struct world *w);   /* needs a low cfg.sq.coord.hints_per_sec */
+void hint_race_scenario(struct world *w);    /* a write lands in a hint being delivered */
 void timeout_scenario(struct world *w);
 void delete_scenario(struct world *w);
+void batch_scenario(struct world *w);   /* batch put (a repeated key) and batch get */
+void ttl_scenario(struct world *w);     /* a TTL expires on every replica */
 
 /* A hash of the history and the network counters: equal runs, equal hash. */
 uint64_t world_trace_hash(struct world *w);

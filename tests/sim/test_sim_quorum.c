@@ -6,7 +6,7 @@
  *
  * Every test runs many seeds (RINGKV_SIM_SEEDS=<n> changes how many;
  * RINGKV_SIM_SEED=<seed> runs only that one, to replay a failure; the
- * assertion message names the seed). Each seed builds a 5-node cluster
+ * assertion message names the seed and CK_RUN_CASE=<test> picks the test). Each seed builds a 5-node cluster
  * (N = 3, Q = 16) from scratch and costs a few milliseconds.
  */
 #include <check.h>
@@ -43,7 +43,7 @@ static uint64_t sim_seed_pick(uint64_t dflt) { return sim_test_seed(dflt); }
 
 START_TEST(primary_only_quorum_reads_see_acknowledged_writes)
 {
-    FOR_SEEDS(1000, 60)
+    FOR_SEEDS(1000, 200)
     {
         struct world w;
         struct world_config wc;
@@ -65,7 +65,7 @@ END_TEST
 
 START_TEST(acknowledged_writes_survive_crashes_and_partitions)
 {
-    FOR_SEEDS(2000, 60)
+    FOR_SEEDS(20000, 200)
     {
         struct world w;
         struct world_config wc;
@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST(concurrent_writers_make_siblings_and_a_context_resolves_them)
 {
-    FOR_SEEDS(3000, 20)
+    FOR_SEEDS(3000, 40)
     {
         struct world w;
         struct world_config wc;
@@ -104,7 +104,7 @@ END_TEST
 
 START_TEST(hints_are_delivered_after_recovery_and_removed_after_the_ack)
 {
-    FOR_SEEDS(4000, 20)
+    FOR_SEEDS(4000, 40)
     {
         struct world w;
         struct world_config wc;
@@ -117,11 +117,59 @@ START_TEST(hints_are_delivered_after_recovery_and_removed_after_the_ack)
 }
 END_TEST
 
+START_TEST(hints_expire_after_their_window_undelivered)
+{
+    FOR_SEEDS(45000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        wc.sq.coord.hint_ttl_ms = 2000;
+        world_open(&w, seed, &wc);
+        hints_expiry_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+START_TEST(a_hint_changed_during_its_delivery_is_kept_and_sent_again)
+{
+    FOR_SEEDS(47000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        hint_race_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+START_TEST(hint_delivery_keeps_to_its_rate)
+{
+    FOR_SEEDS(46000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        wc.sq.coord.hints_per_sec = 1;
+        wc.sq.coord.hint_deliveries_max = 1;
+        world_open(&w, seed, &wc);
+        hints_rate_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
 /* ---- timeouts ---- */
 
 START_TEST(write_timeouts_are_in_doubt_and_unavailable_means_nowhere)
 {
-    FOR_SEEDS(5000, 20)
+    FOR_SEEDS(5000, 40)
     {
         struct world w;
         struct world_config wc;
@@ -138,7 +186,7 @@ END_TEST
 
 START_TEST(counters_converge_to_the_exact_sum_under_partitions)
 {
-    FOR_SEEDS(6000, 60)
+    FOR_SEEDS(60000, 200)
     {
         struct world w;
         struct world_config wc;
@@ -158,7 +206,7 @@ END_TEST
 
 START_TEST(deletes_do_not_resurrect_when_a_replica_returns)
 {
-    FOR_SEEDS(7000, 20)
+    FOR_SEEDS(7000, 40)
     {
         struct world w;
         struct world_config wc;
@@ -166,6 +214,56 @@ START_TEST(deletes_do_not_resurrect_when_a_replica_returns)
         wc.quiet = true;
         world_open(&w, seed, &wc);
         delete_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+/* ---- batches, TTL, N = 1 ---- */
+
+START_TEST(batches_run_every_key_as_a_quorum_request)
+{
+    FOR_SEEDS(75000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        batch_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+START_TEST(ttl_expires_on_every_replica)
+{
+    FOR_SEEDS(77000, 20)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        ttl_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
+START_TEST(single_replica_cluster_keeps_acknowledged_writes)
+{
+    FOR_SEEDS(79000, 50)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.sq.n_val = 1;
+        wc.crash_rate = 0.3;
+        world_open(&w, seed, &wc);
+        workload_run(&w, 10 * SEC);
+        world_settle(&w);
+        world_check_history(&w);
         world_close(&w);
     }
 }
@@ -192,20 +290,35 @@ START_TEST(one_seed_replays_exactly)
 }
 END_TEST
 
+/* One case per test, so CK_RUN_CASE=<test name> runs (or replays) just one. */
 int main(void)
 {
     Suite *s = suite_create("sim_quorum");
-    TCase *tc = tcase_create("quorum");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, primary_only_quorum_reads_see_acknowledged_writes);
-    tcase_add_test(tc, acknowledged_writes_survive_crashes_and_partitions);
-    tcase_add_test(tc, concurrent_writers_make_siblings_and_a_context_resolves_them);
-    tcase_add_test(tc, hints_are_delivered_after_recovery_and_removed_after_the_ack);
-    tcase_add_test(tc, write_timeouts_are_in_doubt_and_unavailable_means_nowhere);
-    tcase_add_test(tc, counters_converge_to_the_exact_sum_under_partitions);
-    tcase_add_test(tc, deletes_do_not_resurrect_when_a_replica_returns);
-    tcase_add_test(tc, one_seed_replays_exactly);
-    suite_add_tcase(s, tc);
+    const struct {
+        const char *name;
+        const TTest *test;
+    } tests[] = {
+        { "primary_only_quorum_reads_see_acknowledged_writes", primary_only_quorum_reads_see_acknowledged_writes },
+        { "acknowledged_writes_survive_crashes_and_partitions", acknowledged_writes_survive_crashes_and_partitions },
+        { "concurrent_writers_make_siblings_and_a_context_resolves_them", concurrent_writers_make_siblings_and_a_context_resolves_them },
+        { "hints_are_delivered_after_recovery_and_removed_after_the_ack", hints_are_delivered_after_recovery_and_removed_after_the_ack },
+        { "hints_expire_after_their_window_undelivered", hints_expire_after_their_window_undelivered },
+        { "a_hint_changed_during_its_delivery_is_kept_and_sent_again", a_hint_changed_during_its_delivery_is_kept_and_sent_again },
+        { "hint_delivery_keeps_to_its_rate", hint_delivery_keeps_to_its_rate },
+        { "write_timeouts_are_in_doubt_and_unavailable_means_nowhere", write_timeouts_are_in_doubt_and_unavailable_means_nowhere },
+        { "counters_converge_to_the_exact_sum_under_partitions", counters_converge_to_the_exact_sum_under_partitions },
+        { "deletes_do_not_resurrect_when_a_replica_returns", deletes_do_not_resurrect_when_a_replica_returns },
+        { "batches_run_every_key_as_a_quorum_request", batches_run_every_key_as_a_quorum_request },
+        { "ttl_expires_on_every_replica", ttl_expires_on_every_replica },
+        { "single_replica_cluster_keeps_acknowledged_writes", single_replica_cluster_keeps_acknowledged_writes },
+        { "one_seed_replays_exactly", one_seed_replays_exactly },
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        TCase *tc = tcase_create(tests[i].name);
+        tcase_set_timeout(tc, 600);
+        tcase_add_test(tc, tests[i].test);
+        suite_add_tcase(s, tc);
+    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -141,7 +141,9 @@ static void damage_and_check(enum damaged kind, size_t which, int64_t off)
     int rc = engine_open("/db", &o, &e);
     if (rc == KV_OK) {
         check_reads(e, kind, what);
-        ck_assert_int_eq(engine_close(e), KV_OK);
+        /* A compaction that read the damaged table stopped the engine. */
+        rc = engine_close(e);
+        ck_assert_msg(rc == KV_OK || rc == KV_ECORRUPT, "%s: close returned %s", what, kv_status_str(rc));
     } else {
         ck_assert_msg(rc == KV_ECORRUPT, "%s: open returned %s", what, kv_status_str(rc));
     }

@@ -268,14 +268,15 @@ START_TEST(failing_open_is_an_error_and_retrying_works)
         int rc = engine_open("/db", &d.o, &e);
         env_fault_fail_after(d.env, -1, 0);
         if (rc == KV_OK) {
-            d.e = e;
-            break; /* n was enough for a whole open */
+            /* n was enough for a whole open, but background work may have
+             * met the fault since: start over cleanly. */
+            (void)engine_close(e);
+            break;
         }
         ck_assert_msg(rc == KV_EIO, "n=%ld: %s", n, kv_status_str(rc));
         ck_assert_ptr_null(e);
     }
-    if (!d.e)
-        ck_assert_int_eq(engine_open("/db", &d.o, &d.e), KV_OK);
+    ck_assert_int_eq(engine_open("/db", &d.o, &d.e), KV_OK);
     expect_model(&d, -1, "", "after failed opens");
     db_free(&d);
 }

@@ -688,6 +688,66 @@ START_TEST(newer_ring_is_fetched_validated_and_installed)
 }
 END_TEST
 
+START_TEST(rings_of_one_version_are_exchanged_and_converge_by_checksum)
+{
+    struct h h;
+    h_open(&h);
+    const struct ring_member_spec s1[3] = { { "a", NULL }, { "b", NULL }, { "c", NULL } };
+    const struct ring_member_spec s2[3] = { { "a", NULL }, { "b", NULL }, { "d", NULL } };
+    struct ring *mine = NULL, *theirs = NULL;
+    ck_assert_int_eq(ring_create(64, 2, s1, 3, &mine), KV_OK);
+    ck_assert_int_eq(ring_create(64, 2, s2, 3, &theirs), KV_OK);
+    ck_assert_int_eq(membership_set_ring(h.m, mine, 0), KV_OK);
+    struct kv_buf mb = { 0 }, tb = { 0 };
+    ck_assert_int_eq(ring_encode(mine, &mb), KV_OK);
+    ck_assert_int_eq(ring_encode(theirs, &tb), KV_OK);
+    /* b committed another ring of the same version and push-pulls with us. */
+    clear_sent(&h);
+    struct gossip_msg req = msg_from(GOSSIP_PUSH_PULL_REQ, "b", 7);
+    req.ring_version = 1;
+    req.ring = kv_slice_make(tb.data, tb.len);
+    ck_assert_int_eq(membership_handle_message(h.m, "b", &req, 100), KV_OK);
+    /* Our answer carries our ring although b's version equals ours ... */
+    const struct sent *resp = find_sent(&h, GOSSIP_PUSH_PULL_RESP, 0);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_uint_gt(resp->msg.ring.len, 0);
+    /* ... and both sides keep the ring whose encoding has the larger CRC. */
+    bool theirs_wins = kv_crc32c(tb.data, tb.len) > kv_crc32c(mb.data, mb.len);
+    ck_assert(ring_equal(membership_ring(h.m), theirs_wins ? theirs : mine));
+    kv_buf_free(&mb);
+    kv_buf_free(&tb);
+    ring_free(mine);
+    ring_free(theirs);
+    h_close(&h);
+}
+END_TEST
+
+START_TEST(ring_of_one_version_with_more_members_wins)
+{
+    struct h h;
+    h_open(&h);
+    const struct ring_member_spec big[3] = { { "a", NULL }, { "b", NULL }, { "c", NULL } };
+    const struct ring_member_spec lone[1] = { { "b", NULL } };
+    struct ring *mine = NULL, *theirs = NULL;
+    ck_assert_int_eq(ring_create(64, 2, big, 3, &mine), KV_OK);
+    ck_assert_int_eq(ring_create(64, 2, lone, 1, &theirs), KV_OK);
+    ck_assert_int_eq(membership_set_ring(h.m, mine, 0), KV_OK);
+    struct kv_buf tb = { 0 };
+    ck_assert_int_eq(ring_encode(theirs, &tb), KV_OK);
+    /* b lost its data and made a ring of its own, of the same version:
+     * whatever the checksums, ours (3 members) stays. */
+    struct gossip_msg req = msg_from(GOSSIP_PUSH_PULL_REQ, "b", 7);
+    req.ring_version = 1;
+    req.ring = kv_slice_make(tb.data, tb.len);
+    ck_assert_int_eq(membership_handle_message(h.m, "b", &req, 100), KV_OK);
+    ck_assert(ring_equal(membership_ring(h.m), mine));
+    kv_buf_free(&tb);
+    ring_free(mine);
+    ring_free(theirs);
+    h_close(&h);
+}
+END_TEST
+
 START_TEST(bad_config_is_refused)
 {
     struct membership_config cfg;
@@ -917,6 +977,8 @@ int main(void)
     tcase_add_test(tc, missing_nacks_raise_awareness_and_stretch_probes);
     tcase_add_test(tc, leaving_and_left_are_broadcast_and_final);
     tcase_add_test(tc, newer_ring_is_fetched_validated_and_installed);
+    tcase_add_test(tc, rings_of_one_version_are_exchanged_and_converge_by_checksum);
+    tcase_add_test(tc, ring_of_one_version_with_more_members_wins);
     tcase_add_test(tc, bad_config_is_refused);
     tcase_add_test(tc, suspicion_timeout_grows_with_log_n_and_shrinks_with_confirmations);
     tcase_add_test(tc, retransmit_limit_and_push_pull_period_scale_with_n);

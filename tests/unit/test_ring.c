@@ -13,8 +13,8 @@
 #define N 3u
 #define NODES_MAX 64
 
-static char ids[NODES_MAX][16];
-static char zones[NODES_MAX][16];
+static char ids[NODES_MAX][24];
+static char zones[NODES_MAX][24];
 static struct ring_member_spec specs[NODES_MAX];
 
 /* specs[0..n) = node00.. with zones z0..z(n_zones-1) round-robin (no zones if n_zones == 0). */

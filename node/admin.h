@@ -1,0 +1,35 @@
+/*
+ * admin.h - kvctl's cluster administration on a node: one kv.proto Admin
+ * request answered from node/cluster.h.
+ *
+ *   MEMBERS  the member table (this node first, then by id) with each
+ *            member's partitions in this node's ring
+ *   RING     version, Q, N, partitions in transfer, and per node: owned
+ *            now, owned once transfers finish, incoming, outgoing
+ *   JOIN     node_cluster_join(arg); the reply's plan shows what is staged
+ *   LEAVE    node_cluster_stage_leave; REMOVE node_cluster_stage_remove(arg)
+ *   PLAN     the staged changes, the partition moves, ownership before/after
+ *   COMMIT   node_cluster_commit; the reply has the plan applied and the
+ *            new ring
+ *   CLEAR    drops the staged changes
+ * Failures are an error envelope: the status of node/cluster.h and its
+ * one-line reason. Every reply names the answering node and carries a
+ * line for people (AdminReply.message).
+ *
+ * Threading: the event loop's thread. Memory: the reply is built in heap
+ * arrays freed before return (O(members + Q)).
+ */
+#ifndef RINGKV_NODE_ADMIN_H
+#define RINGKV_NODE_ADMIN_H
+
+#include <stdint.h>
+
+#include "proto/kv.pb-c.h"
+#include "rpc/server.h"
+
+struct node_cluster;
+
+/* Answers req through h (exactly once). req is only read. */
+void admin_handle(struct node_cluster *c, const Ringkv__Admin *req, struct rpc_reply_handle h, uint64_t now_ms);
+
+#endif

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -284,6 +285,17 @@ const struct eb_workload *eb_run_find_workload(const char *name)
 
 /* ---- one engine, every workload ------------------------------------------- */
 
+/* CPU used so far by every thread of this process. Less sensitive than
+ * wall time to other programs sharing the cores. */
+static uint64_t eb_cpu_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
 static int eb_write_all(int fd, const void *data, size_t n)
 {
     const char *p = data;
@@ -338,7 +350,9 @@ static int eb_run_slot(struct eb_run *run, size_t slot, int fd)
      * the keys of the fillrandom that built it. */
     kv_rand_seed(&run->rand, (run->spec->seed * 1000003u + slot) * EB_WORKLOADS + (size_t)(w - eb_workloads));
     run->cursor.pos = 0;
+    uint64_t cpu_start_ns = eb_cpu_ns();
     rc = w->run(run, &res);
+    res.cpu_ns = eb_cpu_ns() - cpu_start_ns;
     if (rc != KV_OK)
         log_error("engine_bench", "workload stopped engine=%s workload=%s after_ops=%" PRIu64 " status=%s",
                   run->ops->name, w->name, res.ops, kv_status_str(rc));

@@ -59,6 +59,8 @@ struct eb_result {
     uint64_t found;          /* point reads that found their key */
     uint64_t bytes;          /* key + value bytes written or read */
     uint64_t elapsed_ns;
+    uint64_t cpu_ns;         /* user + system CPU of the whole process (every
+                              * thread, background work included) meanwhile */
     uint64_t writes_during;  /* readwhilewriting: the writer's puts */
 };
 

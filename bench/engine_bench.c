@@ -135,13 +135,18 @@ static double eb_micros_per_op(const struct eb_result *r)
     return r->ops ? (double)r->elapsed_ns / 1e3 / (double)r->ops : 0.0;
 }
 
+static double eb_cpu_micros_per_op(const struct eb_result *r)
+{
+    return r->ops ? (double)r->cpu_ns / 1e3 / (double)r->ops : 0.0;
+}
+
 /* One result line; prefix marks the per-round lines of --repeat. */
 static void eb_print_result(FILE *out, const char *prefix, const struct eb_config *cfg, size_t engine,
                             const struct eb_result *r)
 {
     const struct eb_workload *w = cfg->spec.slots[r->slot];
-    fprintf(out, "%s%-8s %-17s %12.0f %8.1f %10.3f", prefix, eb_engines[engine].name, w->name,
-            eb_ops_per_sec(r), eb_mb_per_sec(r), eb_micros_per_op(r));
+    fprintf(out, "%s%-8s %-17s %12.0f %8.1f %10.3f %10.3f", prefix, eb_engines[engine].name, w->name,
+            eb_ops_per_sec(r), eb_mb_per_sec(r), eb_micros_per_op(r), eb_cpu_micros_per_op(r));
     if (w->point_reads)
         fprintf(out, " found=%" PRIu64 "/%" PRIu64, r->found, r->ops);
     if (r->writes_during)
@@ -336,9 +341,10 @@ static void eb_json_result(const struct eb_config *cfg, const struct eb_reports 
     eb_json_string(kv_status_str(r->status));
     printf(", \"ops\": %" PRIu64 ", \"found\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"seconds\": %.6f, \"ops_per_sec\": %.1f, \"mb_per_sec\": %.3f"
-           ", \"micros_per_op\": %.4f, \"writes_during\": %" PRIu64 ",\n          \"rounds_ops_per_sec\": [",
+           ", \"micros_per_op\": %.4f, \"cpu_seconds\": %.6f, \"cpu_micros_per_op\": %.4f"
+           ", \"writes_during\": %" PRIu64 ",\n          \"rounds_ops_per_sec\": [",
            r->ops, r->found, r->bytes, eb_seconds(r), eb_ops_per_sec(r), eb_mb_per_sec(r),
-           eb_micros_per_op(r), r->writes_during);
+           eb_micros_per_op(r), (double)r->cpu_ns / 1e9, eb_cpu_micros_per_op(r), r->writes_during);
     const char *sep = "";
     for (uint32_t round = 0; round < cfg->repeat; round++) {
         const struct eb_engine_report *rep = &all->rounds[round][engine];
@@ -400,7 +406,8 @@ static void eb_print_header(const struct eb_config *cfg)
     printf("# versions");
     for (size_t i = 0; i < cfg->engine_count; i++)
         printf(" %s=%s", eb_engines[cfg->engines[i]].name, eb_engines[cfg->engines[i]].ops->version());
-    printf("\n# engine workload ops_per_sec MB_per_s micros_per_op [found=hits/ops] [writes=writer_puts]\n");
+    printf("\n# engine workload ops_per_sec MB_per_s micros_per_op cpu_micros_per_op"
+           " [found=hits/ops] [writes=writer_puts]\n");
     fflush(stdout);
 }
 
@@ -435,8 +442,9 @@ static void eb_usage(FILE *out)
         "Every engine runs with its default options, WAL on, no sync per write.\n"
         "fill* workloads start from an empty DB; the others reuse the DB as left.\n"
         "\n"
-        "Output: 'engine workload ops_per_sec MB_per_s micros_per_op' per result\n"
-        "(MB = 2^20 bytes of key+value), then 'ratio ringkv/PEER workload X.XX'\n"
+        "Output: 'engine workload ops_per_sec MB_per_s micros_per_op cpu_micros_per_op'\n"
+        "per result (MB = 2^20 bytes of key+value; CPU = user+system of the engine's\n"
+        "process, all threads, during the workload), then 'ratio ringkv/PEER workload X.XX'\n"
         "(ringkv ops/s over the peer's; >1 means ringkv is faster), then\n"
         "'engine peak_rss_mb N' (ru_maxrss of the engine's child process).\n",
         EB_NUM_DEFAULT, EB_VALUE_BYTES_DEFAULT, EB_VALUE_BYTES_MAX, EB_SEED_DEFAULT, EB_REPEAT_MAX);

@@ -125,8 +125,9 @@ static int node_open_coord(struct node *n)
     coord_config_default(&cc);
     cc.node_id = n->cfg.node_id;
     cc.partitions = (uint32_t)n->cfg.partitions;
-    /* The coordinator still serves this node's own engine (N = 1): the
-     * ring's N (--n-replicas) applies once quorum requests are wired in. */
+    /* Standalone the coordinator serves this node's engine alone (N = 1);
+     * in cluster mode N is the ring's n_val, which --n-replicas sets when
+     * this node creates the cluster's first ring. */
     cc.n_replicas = 1;
     struct coord_net_ops net;
     struct coord_cluster_ops cluster;

@@ -220,7 +220,8 @@ static bool repl_alive(void *ctx, const char *node_id)
     return r->rt && cluster_rt_is_up(r->rt, node_id);
 }
 
-void replication_coord_ops(struct replication *r, struct coord_net_ops *net, struct coord_cluster_ops *cluster)
+void replication_coord_ops(struct replication *r, struct coord_net_ops *net,
+                           struct coord_cluster_ops *cluster)
 {
     net->send = repl_send;
     net->ctx = r;

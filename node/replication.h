@@ -69,7 +69,8 @@ int replication_new(struct event_base *base, const struct replication_config *cf
 
 /* The ops to put in coord_config.net and .cluster (ctx = r); they stay
  * valid while r lives. */
-void replication_coord_ops(struct replication *r, struct coord_net_ops *net, struct coord_cluster_ops *cluster);
+void replication_coord_ops(struct replication *r, struct coord_net_ops *net,
+                           struct coord_cluster_ops *cluster);
 
 /* Starts carrying messages for coord, with rt's ring, liveness and
  * addresses, over connections using tls (RPC_TLS_CLIENT context, or NULL

@@ -152,8 +152,10 @@ int rpc_pool_request(struct rpc_pool *p, const char *addr, Ringkv__Envelope *req
         rc = rpc_client_connect(p->base, &cc, &pool_client_ops, pr, &pr->client);
         if (rc != KV_OK) {
             pr->client = NULL;
-            if (rc == KV_EINVAL || rc == KV_ENOTFOUND)
+            if (rc == KV_EINVAL)
                 return rc;
+            /* A name that does not resolve (a container that is gone) backs
+             * off too: resolution blocks the loop, so it must not run per request. */
             pool_backoff(p, pr);
             return KV_EUNAVAIL;
         }

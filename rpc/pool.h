@@ -45,8 +45,10 @@ int rpc_pool_new(struct event_base *base, const struct rpc_pool_config *cfg,
 /*
  * Sends req to addr ("HOST:PORT"), connecting first if needed (the request
  * is queued behind the hello). Same contract as rpc_client_request, plus
- * KV_EUNAVAIL while addr is in backoff (cb does not run) and KV_EINVAL /
- * KV_ENOTFOUND for an address that does not parse or resolve.
+ * KV_EUNAVAIL while addr is in backoff (cb does not run), KV_EINVAL for an
+ * address that does not parse. A name that does not resolve (or a connect
+ * that fails at once) returns KV_EUNAVAIL and starts the backoff, so the
+ * blocking name lookup runs at most once per backoff period, not per request.
  */
 int rpc_pool_request(struct rpc_pool *p, const char *addr, Ringkv__Envelope *req,
                      uint32_t timeout_ms, rpc_client_reply_fn cb, void *arg) KV_MUST_USE;

@@ -17,7 +17,8 @@ hint): with n4 SIGKILLed, writes for keys it is a primary of go to a
 fallback as hints (sloppy quorum); after its restart, before any read of
 those keys, the hints are delivered: its own copy holds every key.
 
-Environment: KVNODE and KVCTL name the binaries (meson sets them).
+Environment: KVNODE and KVCTL name the binaries (meson sets them);
+RINGKV_TEST_LOG_LEVEL sets the nodes' --log-level (default info).
 """
 
 import json
@@ -95,12 +96,15 @@ def start_cluster(count):
     seed = "127.0.0.1:%d" % first.native_port
     nodes = [first] + [Node("n%d" % i) for i in range(2, count + 1)]
     for n in nodes:
-        n.extra = ["--seeds", seed, "--n-replicas", "3", "--log-level", os.environ.get("RINGKV_TEST_LOG_LEVEL", "info")]
+        n.extra = ["--seeds", seed, "--n-replicas", "3",
+                   "--log-level", os.environ.get("RINGKV_TEST_LOG_LEVEL", "info")]
         n.start()
     want = tuple("n%d" % i for i in range(1, count + 1))
-    wait_for("one ring of %d members everywhere" % count,
-             lambda: len({ring_members(n) for n in nodes}) == 1 and ring_members(nodes[0])[1] == want,
-             FORM_LIMIT_S)
+
+    def formed():
+        rings = [ring_members(n) for n in nodes]
+        return all(r == rings[0] for r in rings) and rings[0][1] == want
+    wait_for("one ring of %d members everywhere" % count, formed, FORM_LIMIT_S)
     return nodes
 
 

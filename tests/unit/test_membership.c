@@ -125,10 +125,10 @@ static struct gossip_update upd(enum gossip_state state, const char *id, uint64_
 
 static struct gossip_msg msg_from(enum gossip_msg_type type, const char *sender, uint32_t seq)
 {
-    static char addrs[8][32]; /* rotating: several messages may be alive at once */
+    static char addrs[8][80]; /* rotating: several messages may be alive at once */
     static int next;
     char *addr = addrs[next++ % 8];
-    snprintf(addr, 32, "addr-%s", sender);
+    snprintf(addr, 80, "addr-%s", sender);
     struct gossip_msg m;
     memset(&m, 0, sizeof m);
     m.type = type;

@@ -16,6 +16,7 @@
 #include "gossip/codec.h"
 #include "gossip/ring.h"
 #include "node/cluster.h"
+#include "node/config.h"
 #include "node/state_file.h"
 
 #define NODES_MAX 8
@@ -448,6 +449,45 @@ START_TEST(state_file_is_replaced_whole)
 }
 END_TEST
 
+static int load_config(struct node_config *c, const char *const *argv, int argc, struct kv_buf *err)
+{
+    enum node_config_action action;
+    kv_buf_reset(err);
+    return node_config_load(c, argc, (char *const *)argv, NULL, &action, err);
+}
+
+START_TEST(cluster_flags_are_parsed_and_checked)
+{
+    struct node_config *c = malloc(sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    struct kv_buf err = { 0 };
+    const char *plain[] = { "kvnode", "--node-id", "a", "--data-dir", "/tmp/x" };
+    ck_assert_int_eq(load_config(c, plain, 5, &err), KV_OK);
+    ck_assert(c->auto_join);
+    ck_assert_uint_eq(c->n_replicas, 3);
+    ck_assert_str_eq(c->advertise, "");
+    const char *off[] = { "kvnode", "--node-id", "a", "--no-auto-join", "--zone", "rack1",
+                          "--advertise", "node1:7100" };
+    ck_assert_int_eq(load_config(c, off, 8, &err), KV_OK);
+    ck_assert(!c->auto_join);
+    ck_assert_str_eq(c->zone, "rack1");
+    ck_assert_str_eq(c->advertise_addr.host, "node1");
+    ck_assert_uint_eq(c->advertise_addr.port, 7100);
+    /* A wildcard listener must say where peers reach it once there are peers. */
+    const char *wild[] = { "kvnode", "--node-id", "a", "--listen", "0.0.0.0:7100", "--seeds", "n1:7100" };
+    ck_assert_int_eq(load_config(c, wild, 7, &err), KV_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.data, "--advertise"));
+    const char *alone[] = { "kvnode", "--node-id", "a", "--listen", "0.0.0.0:7100" };
+    ck_assert_int_eq(load_config(c, alone, 5, &err), KV_OK);
+    const char *bad[] = { "kvnode", "--node-id", "a", "--advertise", "0.0.0.0:7100" };
+    ck_assert_int_eq(load_config(c, bad, 5, &err), KV_EINVAL);
+    const char *no_number[] = { "kvnode", "--node-id", "a", "--no-partitions" };
+    ck_assert_int_eq(load_config(c, no_number, 4, &err), KV_EINVAL); /* --no- only for booleans */
+    kv_buf_free(&err);
+    free(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("node_cluster");
@@ -462,6 +502,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_stranger_with_another_cluster_name_never_joins);
     tcase_add_test(tc, ring_and_peers_survive_a_restart);
     tcase_add_test(tc, state_file_is_replaced_whole);
+    tcase_add_test(tc, cluster_flags_are_parsed_and_checked);
     suite_add_tcase(s, tc);
     return s;
 }

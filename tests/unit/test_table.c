@@ -1043,7 +1043,6 @@ static Suite *table_suite(void)
 
     TCase *mapped = tcase_create("mapped");
     tcase_add_checked_fixture(mapped, setup_posix, teardown_posix);
-    tcase_set_timeout(mapped, 120);
     tcase_add_test(mapped, round_trip_100k_keys);
     tcase_add_test(mapped, iterator_seeks_and_steps_across_blocks);
     tcase_add_test(mapped, truncated_files_are_corrupt);

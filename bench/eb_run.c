@@ -260,12 +260,13 @@ static int eb_readwhilewriting(struct eb_run *run, struct eb_result *res)
 }
 
 static const struct eb_workload eb_workloads[] = {
-    { "fillseq", true, false, eb_fillseq },
-    { "fillrandom", true, false, eb_fillrandom },
-    { "overwrite", false, false, eb_overwrite },
-    { "readrandom", false, true, eb_readrandom },
-    { "readseq", false, false, eb_readseq },
-    { "readwhilewriting", false, true, eb_readwhilewriting },
+    /* name, fresh_db, point_reads, scan, run */
+    { "fillseq", true, false, false, eb_fillseq },
+    { "fillrandom", true, false, false, eb_fillrandom },
+    { "overwrite", false, false, false, eb_overwrite },
+    { "readrandom", false, true, false, eb_readrandom },
+    { "readseq", false, false, true, eb_readseq },
+    { "readwhilewriting", false, true, false, eb_readwhilewriting },
 };
 #define EB_WORKLOADS (sizeof eb_workloads / sizeof eb_workloads[0])
 

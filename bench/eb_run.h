@@ -70,6 +70,7 @@ struct eb_workload {
     const char *name;
     bool fresh_db;     /* starts from an empty DB */
     bool point_reads;  /* result.found counts hits among result.ops gets */
+    bool scan;         /* result.ops counts the entries an iterator saw */
     int (*run)(struct eb_run *r, struct eb_result *res);
 };
 

@@ -149,6 +149,8 @@ static void eb_print_result(FILE *out, const char *prefix, const struct eb_confi
             eb_ops_per_sec(r), eb_mb_per_sec(r), eb_micros_per_op(r), eb_cpu_micros_per_op(r));
     if (w->point_reads)
         fprintf(out, " found=%" PRIu64 "/%" PRIu64, r->found, r->ops);
+    if (w->scan)
+        fprintf(out, " entries=%" PRIu64, r->ops);
     if (r->writes_during)
         fprintf(out, " writes=%" PRIu64, r->writes_during);
     if (r->status != KV_OK)
@@ -407,7 +409,7 @@ static void eb_print_header(const struct eb_config *cfg)
     for (size_t i = 0; i < cfg->engine_count; i++)
         printf(" %s=%s", eb_engines[cfg->engines[i]].name, eb_engines[cfg->engines[i]].ops->version());
     printf("\n# engine workload ops_per_sec MB_per_s micros_per_op cpu_micros_per_op"
-           " [found=hits/ops] [writes=writer_puts]\n");
+           " [found=hits/ops] [entries=N] [writes=writer_puts]\n");
     fflush(stdout);
 }
 

@@ -244,10 +244,12 @@ static int merge_both(struct dvv *out, const struct dvv *a, const struct dvv_ent
     /* counter >= nvalues holds in every clock, so neither subtraction wraps. */
     if (n1 >= n2) {
         uint64_t keep = n1 - (n2 - l2) < l1 ? n1 - (n2 - l2) : l1;
-        return emit(out, ea->id, n1, a->values + ea->first, (uint32_t)keep, ev, values_max);
+        const struct kv_slice *va = a->values ? a->values + ea->first : NULL; /* NULL: no values */
+        return emit(out, ea->id, n1, va, (uint32_t)keep, ev, values_max);
     }
     uint64_t keep = n2 - (n1 - l1) < l2 ? n2 - (n1 - l1) : l2;
-    return emit(out, eb->id, n2, b->values + eb->first, (uint32_t)keep, ev, values_max);
+    const struct kv_slice *vb = b->values ? b->values + eb->first : NULL;
+    return emit(out, eb->id, n2, vb, (uint32_t)keep, ev, values_max);
 }
 
 /* Union of two sorted, unique lists of anonymous values. */

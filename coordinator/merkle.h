@@ -44,7 +44,7 @@
  * Persistence: none. Trees live in memory and are rebuilt from the
  * engine when a node starts (one scan of the partition's key range per
  * tree: every DATA key and object is read and hashed once; measured 0.2
- * to 0.4 s per million keys with 140-byte objects, docs/AAE_REPORT.md;
+ * to 0.4 s per million keys with 140-byte objects, docs/BENCHMARKS.md (anti-entropy section);
  * bigger objects cost their hashing, about 1 cycle per byte), and
  * periodically verified the same way. Persisting them would need a
  * write-ahead scheme to stay exact across crashes (a tree written at

@@ -68,7 +68,7 @@ static const struct opt g_opts[] = {
       "WAL fsync: always (every write), periodic or none" },
     { "sync-interval-ms", OPT_U64, FIELD(sync_interval_ms), "1000", 1, 3600000, "MS",
       "period of fsync with --sync periodic" },
-    { "memtable-bytes", OPT_BYTES, FIELD(memtable_bytes), "64m", 1 * MIB, 4 * GIB, "BYTES",
+    { "memtable-bytes", OPT_BYTES, FIELD(memtable_bytes), "4m", 1 * MIB, 4 * GIB, "BYTES",
       "memtable size that triggers a flush" },
     { "block-cache-bytes", OPT_BYTES, FIELD(block_cache_bytes), "64m", 0, 64 * GIB, "BYTES",
       "SSTable block cache" },

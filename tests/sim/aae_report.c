@@ -1,7 +1,7 @@
 /*
  * aae_report.c - measures anti-entropy with real engines (POSIX files in
  * a temporary directory) on the simulator, and prints a markdown report
- * (docs/AAE_REPORT.md).
+ * (docs/BENCHMARKS.md (anti-entropy section)).
  *
  *   aae_report [--keys N] [--missed M] [--partitions Q] [--exchanges X]
  *              [--budget BYTES_PER_S] [--seed S] [--dir DIR]

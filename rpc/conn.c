@@ -430,3 +430,8 @@ bool rpc_conn_is_open(const struct rpc_conn *c)
 {
     return c->state == CONN_OPEN;
 }
+
+void rpc_conn_set_read_frame_limit(struct rpc_conn *c, uint32_t frame_bytes_max)
+{
+    c->dec.frame_bytes_max = frame_bytes_max;
+}

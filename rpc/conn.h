@@ -122,6 +122,10 @@ void rpc_conn_close_after_flush(struct rpc_conn *c, int status, const char *reas
  */
 void rpc_conn_pause_reading(struct rpc_conn *c, bool paused);
 
+/* Sets the largest frame accepted from now on (the next length prefix);
+ * the server keeps it small until a peer's hello succeeds. */
+void rpc_conn_set_read_frame_limit(struct rpc_conn *c, uint32_t frame_bytes_max);
+
 /* "ip:port" of the peer, for logs. */
 const char *rpc_conn_peer(const struct rpc_conn *c);
 /* Bytes queued and not yet written to the socket. */

@@ -183,6 +183,7 @@ static void sconn_hello(struct sconn *sc, Ringkv__Envelope *env)
         return;
     }
     sc->hello_done = true;
+    rpc_conn_set_read_frame_limit(sc->conn, s->conn_cfg.frame_bytes_max);
     sc->role = env->hello->role == RINGKV__ROLE__ROLE_NODE ? RINGKV__ROLE__ROLE_NODE
                                                            : RINGKV__ROLE__ROLE_CLIENT;
     snprintf(sc->node_id, sizeof sc->node_id, "%s", env->hello->node_id);
@@ -287,6 +288,8 @@ static int server_add_conn(struct rpc_server *s, evutil_socket_t fd, uint32_t sl
         free(sc);
         return rc;
     }
+    if (s->conn_cfg.frame_bytes_max > RPC_SERVER_HELLO_FRAME_BYTES_MAX)
+        rpc_conn_set_read_frame_limit(sc->conn, RPC_SERVER_HELLO_FRAME_BYTES_MAX);
     sc->next = s->conns;
     if (s->conns)
         s->conns->prev = sc;

@@ -50,6 +50,10 @@ struct rpc_tls;
 
 /* Unanswered requests per connection before it stops being read. */
 #define RPC_SERVER_INFLIGHT_MAX_DEFAULT 1024u
+/* Largest frame accepted before the peer's hello succeeds: a hello is a few
+ * hundred bytes, and an unauthenticated peer must not make the node decode
+ * (and allocate for) a full-size protobuf message. */
+#define RPC_SERVER_HELLO_FRAME_BYTES_MAX (64u * 1024u)
 /* Over-limit connections being told KV_EBUSY at once; more are closed without a word. */
 #define RPC_SERVER_REFUSING_MAX 64u
 /* Pause before accepting again after the process ran out of file descriptors. */

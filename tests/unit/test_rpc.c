@@ -393,6 +393,28 @@ START_TEST(frame_length_over_the_limit_closes_the_connection)
 }
 END_TEST
 
+START_TEST(frame_over_the_hello_limit_before_hello_closes_the_connection)
+{
+    /* 1 MiB is within the configured limit, but not before a hello. */
+    struct rpc_server_config cfg = server_config();
+    start_server(&cfg);
+    struct raw r;
+    raw_open(&r);
+    raw_send(&r, "\x00\x10\x00\x00", 4);
+    raw_expect_close(&r);
+    raw_close(&r);
+    /* After a hello the same length prefix is accepted (the frame is then
+     * simply incomplete, so the connection stays open and answers pings). */
+    raw_open(&r);
+    raw_send_hello(&r, RINGKV__PROTOCOL__PROTOCOL_VERSION, "c1");
+    Ringkv__Envelope *env = raw_read_env(&r);
+    ck_assert_ptr_nonnull(env);
+    ck_assert_int_eq(env->status, 0);
+    rpc_envelope_free(env);
+    raw_close(&r);
+}
+END_TEST
+
 START_TEST(peer_that_does_not_read_replies_stops_being_read)
 {
     struct rpc_server_config cfg = server_config();
@@ -524,6 +546,7 @@ static Suite *rpc_suite(void)
     tcase_add_test(tc, slow_loris_frame_is_closed_by_the_frame_timeout);
     tcase_add_test(tc, garbage_bytes_close_that_connection_and_others_are_served);
     tcase_add_test(tc, frame_length_over_the_limit_closes_the_connection);
+    tcase_add_test(tc, frame_over_the_hello_limit_before_hello_closes_the_connection);
     tc = rpc_case(s, "backpressure");
     tcase_add_test(tc, peer_that_does_not_read_replies_stops_being_read);
     tcase_add_test(tc, inflight_limit_pauses_reading_until_replies_go_out);

@@ -31,7 +31,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: kvbench [OPTIONS]\n\n"
-        "Closed-loop load on one ringkv node over the native protocol.\n\n"
+        "Closed-loop load on ringkv nodes over the native protocol.\n\n"
         "  --host HOST:PORT     node (default 127.0.0.1:7400)\n"
         "  --cluster NAME       cluster name (default ringkv)\n"
         "  --workload W         a, b, c, d, f (YCSB core) or set, get (default a)\n"
@@ -49,12 +49,18 @@ static void usage(FILE *f)
         "  --connections C      connections in total, spread over the threads (default 50)\n"
         "  --pipeline P         requests outstanding per connection (default 1)\n"
         "  --no-load            skip the load phase (the keys are already there)\n"
+        "  --sdk                drive libringkv clients (one per connection, each in its\n"
+        "                       own thread, one op outstanding; --host may list several\n"
+        "                       HOST:PORT,...; at most %u) instead of raw pipelined\n"
+        "                       connections; the SDK routes each key to a primary replica\n"
+        "  --no-routing         with --sdk: send everything to the first host that answers\n"
         "  --seed N             random seed (default 1)\n"
         "  --json               print the result as one JSON object\n"
         "  --help               this text\n\n"
         "The load phase writes keys 0..N-1 first (all workloads but set).\n"
         "Latencies are per operation, from sending the request to its reply\n"
-        "(f's read-modify-write: from the read to the write's reply), in us.\n");
+        "(f's read-modify-write: from the read to the write's reply), in us.\n",
+        KVB_SDK_CLIENTS_MAX);
 }
 
 static int bad(const char *opt, const char *v)
@@ -135,7 +141,7 @@ static int parse_args(struct kvb_config *c, int argc, char **argv)
     *c = (struct kvb_config){ .host = "127.0.0.1:7400", .cluster = "ringkv", .workload = KVB_A,
                               .keys = 100000, .value_bytes = 100, .duration_ms = 30000,
                               .warmup_ms = 2000, .threads = 1, .connections = 50, .pipeline = 1,
-                              .load = true, .seed = 1 };
+                              .load = true, .seed = 1, .routing = true };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
@@ -150,6 +156,11 @@ static int parse_args(struct kvb_config *c, int argc, char **argv)
             c->json = true;
             continue;
         }
+        if (strcmp(o, "--sdk") == 0 || strcmp(o, "--no-routing") == 0) {
+            c->sdk = true;
+            c->routing = strcmp(o, "--sdk") == 0 ? c->routing : false;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = parse_valued(c, o, v);
         if (rc == -1) {
@@ -160,6 +171,13 @@ static int parse_args(struct kvb_config *c, int argc, char **argv)
             return rc;
         i++;
     }
+    if (c->sdk && (c->connections > KVB_SDK_CLIENTS_MAX || c->pipeline != 1)) {
+        fprintf(stderr, "kvbench: --sdk takes at most %u connections and no --pipeline (see kvbench --help)\n",
+                KVB_SDK_CLIENTS_MAX);
+        return 2;
+    }
+    if (c->sdk)
+        c->threads = c->connections;  /* one blocking client per thread */
     if (c->threads > c->connections)
         c->threads = c->connections;
     if (c->workload == KVB_SET)
@@ -353,9 +371,10 @@ static void print_text(const struct kvb_bench *b, const struct kvb_summary *s)
                s->errors[op]);
     }
     const struct kvb_hist *a = &s->all;
-    printf("result: workload=%s keys=%" PRIu64 " value_size=%u connections=%u threads=%u pipeline=%u"
+    printf("result: mode=%s workload=%s keys=%" PRIu64 " value_size=%u connections=%u threads=%u pipeline=%u"
            " seconds=%.2f ops=%" PRIu64 " ops/s=%.0f p50_us=%.0f p95_us=%.0f p99_us=%.0f"
            " p99.9_us=%.0f max_us=%.0f errors=%" PRIu64 " not_found=%" PRIu64 "\n",
+           !c->sdk ? "raw" : c->routing ? "sdk-routed" : "sdk-unrouted",
            kvb_workload_names[c->workload], c->keys, c->value_bytes, c->connections, c->threads,
            c->pipeline, s->seconds, a->count, (double)a->count / s->seconds,
            us(kvb_hist_quantile(a, 0.50)), us(kvb_hist_quantile(a, 0.95)),
@@ -376,9 +395,9 @@ static void print_json_hist(const struct kvb_hist *h, double seconds, uint64_t e
 static void print_json(const struct kvb_bench *b, const struct kvb_summary *s)
 {
     const struct kvb_config *c = &b->cfg;
-    printf("{\"workload\":\"%s\",\"keys\":%" PRIu64 ",\"value_size\":%u,\"connections\":%u,"
+    printf("{\"mode\":\"%s\",\"workload\":\"%s\",\"keys\":%" PRIu64 ",\"value_size\":%u,\"connections\":%u,"
            "\"threads\":%u,\"pipeline\":%u,\"seconds\":%.3f,\"not_found\":%" PRIu64 ",\"total\":",
-           kvb_workload_names[c->workload], c->keys, c->value_bytes, c->connections, c->threads,
+           !c->sdk ? "raw" : c->routing ? "sdk-routed" : "sdk-unrouted", kvb_workload_names[c->workload], c->keys, c->value_bytes, c->connections, c->threads,
            c->pipeline, s->seconds, s->not_found);
     print_json_hist(&s->all, s->seconds, s->errors_all);
     fputs(",\"by_op\":{", stdout);

@@ -11,6 +11,7 @@
 
 #include "client/conn.h"
 #include "client/policy.h"
+#include "client/ringkv.h"
 #include "common/buf.h"
 #include "proto/kv.pb-c.h"
 #include "rpc/frame.h"
@@ -49,7 +50,7 @@ static int thread_connect(struct kvb_thread *t, struct kvb_conn *c)
         snprintf(t->fatal_msg, sizeof t->fatal_msg, "bad --host '%s'", t->sh->cfg->host);
         return rc;
     }
-    struct client_conn_target target = { host, port, t->sh->cfg->cluster, NULL, 0 };
+    struct client_conn_target target = { host, port, t->sh->cfg->cluster, NULL, 0, NULL, NULL };
     client_conn_init(&c->cc);
     rc = client_conn_open(&c->cc, &target, client_now_ms() + 5000, &err);
     if (rc != KV_OK)
@@ -64,6 +65,26 @@ static int thread_connect(struct kvb_thread *t, struct kvb_conn *c)
         return KV_EIO;
     }
     return KV_OK;
+}
+
+/* SDK mode: one client for the hosts of --host (comma-separated). */
+static int sdk_connect(struct kvb_thread *t)
+{
+    const struct kvb_config *cfg = t->sh->cfg;
+    char *list = strdup(cfg->host), *save = NULL;
+    const char *hosts[RKV_HOSTS_MAX];
+    size_t n = 0;
+    for (char *h = list ? strtok_r(list, ",", &save) : NULL; h && n < RKV_HOSTS_MAX; h = strtok_r(NULL, ",", &save))
+        hosts[n++] = h;
+    struct rkv_options o;
+    rkv_options_init(&o);
+    o.cluster_name = cfg->cluster;
+    o.routing_off = !cfg->routing;
+    int rc = list ? rkv_connect(hosts, n, &o, &t->client) : KV_ENOMEM;
+    if (rc != KV_OK)
+        snprintf(t->fatal_msg, sizeof t->fatal_msg, "%s", rkv_strerror(rc));
+    free(list);
+    return rc;
 }
 
 static size_t conn_bytes(const struct kvb_config *cfg)
@@ -96,6 +117,8 @@ int kvb_thread_init(struct kvb_thread *t, struct kvb_shared *sh, uint32_t index,
     kvb_zipf_init(&t->latest, cfg->keys);
     for (uint32_t i = 0; i < KVB_OP_COUNT; i++)
         kvb_hist_reset(&t->hist[i]);
+    if (cfg->sdk)
+        return sdk_connect(t);
     for (uint32_t i = 0; i < nconns; i++) {
         int rc = thread_connect(t, conn_at(t, i));
         t->nconns = i + 1;
@@ -113,6 +136,7 @@ void kvb_thread_free(struct kvb_thread *t)
         rpc_frame_decoder_free(&c->dec);
         kv_buf_free(&c->out);
     }
+    rkv_close(t->client);
     if (t->epfd >= 0)
         close(t->epfd);
     free(t->conns);
@@ -329,6 +353,45 @@ static int on_readable(struct kvb_thread *t, struct kvb_conn *c)
     }
 }
 
+/* ---- SDK mode ---- */
+
+/* One operation through the SDK; returns its status. */
+static int sdk_op(struct kvb_thread *t, const struct kvb_slot *s, bool *not_found)
+{
+    char key[KVB_KEY_BYTES + 1];
+    snprintf(key, sizeof key, "key:%012llu", (unsigned long long)(s->key % 1000000000000ull));
+    uint32_t vlen = t->sh->cfg->value_bytes;
+    *not_found = false;
+    if (s->op != KVB_OP_READ && s->op != KVB_OP_RMW)
+        return rkv_put(t->client, key, KVB_KEY_BYTES, t->value, vlen, NULL, NULL, NULL);
+    struct rkv_get_result *r = NULL;
+    int rc = rkv_get(t->client, key, KVB_KEY_BYTES, NULL, &r);
+    if (rc == RKV_OK)
+        *not_found = !r->found;
+    rkv_get_result_free(r);
+    if (rc == RKV_OK && s->op == KVB_OP_RMW)
+        rc = rkv_put(t->client, key, KVB_KEY_BYTES, t->value, vlen, NULL, NULL, NULL);
+    return rc;
+}
+
+/* The worker of SDK mode: one blocking operation at a time until the
+ * phase has none left. A failed operation is counted, not fatal (the SDK
+ * already retried or failed over). */
+static void *sdk_main(struct kvb_thread *t)
+{
+    struct kvb_slot s;
+    memset(&s, 0, sizeof s);
+    while (choose_op(t, &s)) {
+        bool not_found;
+        s.start_ns = kv_mono_ns();
+        int rc = sdk_op(t, &s, &not_found);
+        finish_op(t, &s, rc, not_found);
+    }
+    t->fatal = KV_OK;
+    atomic_store(&t->finished, true);
+    return NULL;
+}
+
 static uint32_t total_outstanding(struct kvb_thread *t)
 {
     uint32_t n = 0;
@@ -354,6 +417,8 @@ static int start_all(struct kvb_thread *t)
 void *kvb_thread_main(void *arg)
 {
     struct kvb_thread *t = arg;
+    if (t->client)
+        return sdk_main(t);
     struct epoll_event evs[KVB_EPOLL_EVENTS];
     int rc = start_all(t);
     while (rc == KV_OK) {

@@ -26,6 +26,14 @@
  * ones finish). Only operations sent during MEASURE and answered before
  * its end are recorded.
  *
+ * SDK mode (--sdk): instead of raw pipelined connections, each worker
+ * thread drives one libringkv client (client/ringkv.h) with blocking
+ * calls, so `connections` clients in as many threads, one operation
+ * outstanding each. The SDK routes each key to a primary replica unless
+ * routing is off (--no-routing), and fails over across the hosts given
+ * (--host takes a comma-separated list here). This is what an application
+ * sees, retries and routing included.
+ *
  * Threading: a struct kvb_thread is touched by its worker, except the
  * atomic progress counters, read by the main thread once per second.
  */
@@ -47,6 +55,7 @@
 #define KVB_READ_BYTES (64u * 1024u)
 #define KVB_EPOLL_EVENTS 64
 #define KVB_POLL_MS 20             /* how soon a worker notices a phase change when idle */
+#define KVB_SDK_CLIENTS_MAX 256u   /* --sdk: one thread per client */
 
 enum kvb_workload { KVB_A, KVB_B, KVB_C, KVB_D, KVB_F, KVB_SET, KVB_GET, KVB_WORKLOAD_COUNT };
 enum kvb_op { KVB_OP_READ, KVB_OP_UPDATE, KVB_OP_INSERT, KVB_OP_RMW, KVB_OP_COUNT };
@@ -68,6 +77,8 @@ struct kvb_config {
     uint32_t connections;       /* in total, spread over the threads */
     uint32_t pipeline;          /* outstanding requests per connection */
     bool load;                  /* run the load phase */
+    bool sdk;                   /* drive libringkv clients, one per thread (SDK mode) */
+    bool routing;               /* SDK mode: preference-list routing (rkv_options.routing_off) */
     bool json;
     uint64_t seed;
 };
@@ -84,6 +95,7 @@ struct kvb_shared {
 };
 
 struct kvb_conn;
+struct rkv_client;
 
 struct kvb_thread {
     struct kvb_shared *sh;
@@ -91,6 +103,7 @@ struct kvb_thread {
     int epfd;
     struct kvb_conn *conns;
     uint32_t nconns;
+    struct rkv_client *client;         /* SDK mode; NULL otherwise */
     struct kv_rand rand;
     struct kvb_scrambled zipf;
     struct kvb_zipf latest;
@@ -107,7 +120,8 @@ struct kvb_thread {
     _Atomic uint64_t progress_lat_ns;  /* sum of their latencies */
 };
 
-/* Connects nconns connections (blocking, with hello) and sets up t.
+/* Connects nconns connections (blocking, with hello), or in SDK mode one
+ * client, and sets up t.
  * KV_OK, or an error with t->fatal_msg set. */
 int kvb_thread_init(struct kvb_thread *t, struct kvb_shared *sh, uint32_t index,
                     uint32_t nconns) KV_MUST_USE;

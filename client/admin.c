@@ -18,6 +18,8 @@ struct admin_result {
     struct rkv_ring_share *ring_nodes, *plan_nodes;
     struct rkv_ring_change *changes;
     struct rkv_partition_move *moves;
+    struct rkv_hint_target *hints;
+    struct rkv_partition_move *ring_moves;
 };
 
 static const char *state_name(Ringkv__MemberState s)
@@ -73,13 +75,19 @@ static int copy_members(struct admin_result *r, const Ringkv__AdminReply *ar)
     return KV_OK;
 }
 
-static int copy_ring(struct admin_result *r, const Ringkv__RingSummary *rs)
+static int copy_ring(struct admin_result *r, const Ringkv__RingSummary *rs, const Ringkv__AdminReply *ar)
 {
     if (!(r->ring_nodes = copy_shares(rs->nodes, rs->n_nodes)))
         return KV_ENOMEM;
+    if (!(r->ring_moves = alloc_n(ar->n_ring_transfers, sizeof *r->ring_moves)))
+        return KV_ENOMEM;
+    for (size_t i = 0; i < ar->n_ring_transfers; i++) {
+        const Ringkv__RingTransfer *t = ar->ring_transfers[i];
+        r->ring_moves[i] = (struct rkv_partition_move){ t->partition, t->from, t->to };
+    }
     r->pub.has_ring = true;
     r->pub.ring = (struct rkv_ring_info){ rs->version, rs->partitions, rs->n_val, rs->in_transfer, rs->n_nodes,
-                                          r->ring_nodes };
+                                          r->ring_nodes, ar->n_ring_transfers, r->ring_moves };
     return KV_OK;
 }
 
@@ -100,6 +108,24 @@ static int copy_plan(struct admin_result *r, const Ringkv__RingPlan *p)
     return KV_OK;
 }
 
+static int copy_hints(struct admin_result *r, const Ringkv__HintReport *h)
+{
+    r->hints = alloc_n(h->n_targets, sizeof *r->hints);
+    if (!r->hints)
+        return KV_ENOMEM;
+    for (size_t i = 0; i < h->n_targets; i++) {
+        const Ringkv__HintTarget *t = h->targets[i];
+        r->hints[i] = (struct rkv_hint_target){ t->node_id, t->held, t->bytes, t->oldest_age_ms, t->delivered,
+                                                t->expired, t->failed };
+    }
+    r->pub.has_hints = true;
+    r->pub.hints_stored = h->hints_stored;
+    r->pub.hints_held = h->hints_held;
+    r->pub.nhint_targets = h->n_targets;
+    r->pub.hint_targets = r->hints;
+    return KV_OK;
+}
+
 /* Takes ownership of reply. */
 static int admin_result_new(Ringkv__Envelope *reply, struct rkv_admin_result **out)
 {
@@ -114,9 +140,11 @@ static int admin_result_new(Ringkv__Envelope *reply, struct rkv_admin_result **o
     r->pub.message = ar->message;
     int rc = copy_members(r, ar);
     if (rc == KV_OK && ar->ring)
-        rc = copy_ring(r, ar->ring);
+        rc = copy_ring(r, ar->ring, ar);
     if (rc == KV_OK && ar->plan)
         rc = copy_plan(r, ar->plan);
+    if (rc == KV_OK && ar->hints)
+        rc = copy_hints(r, ar->hints);
     if (rc != KV_OK) {
         rkv_admin_result_free(&r->pub);
         return rc;
@@ -136,6 +164,8 @@ void rkv_admin_result_free(struct rkv_admin_result *pub)
     free(r->plan_nodes);
     free(r->changes);
     free(r->moves);
+    free(r->hints);
+    free(r->ring_moves);
     free(r);
 }
 
@@ -144,7 +174,7 @@ int rkv_admin(struct rkv_client *c, enum rkv_admin_op op, const char *arg,
 {
     struct client_call call = client_call_begin(c, o);
     bool needs_arg = op == RKV_ADMIN_JOIN || op == RKV_ADMIN_REMOVE;
-    if (op < RKV_ADMIN_MEMBERS || op > RKV_ADMIN_CLEAR || needs_arg != (arg != NULL && arg[0] != '\0')) {
+    if (op < RKV_ADMIN_MEMBERS || op > RKV_ADMIN_HINTS || needs_arg != (arg != NULL && arg[0] != '\0')) {
         client_err_format(&c->err, true, "admin: %s", needs_arg ? "this operation needs an argument"
                                                                  : "unknown operation or unexpected argument");
         return KV_EINVAL;
@@ -155,7 +185,8 @@ int rkv_admin(struct rkv_client *c, enum rkv_admin_op op, const char *arg,
     Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
     env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
     env.admin = &admin;
-    bool idempotent = op == RKV_ADMIN_MEMBERS || op == RKV_ADMIN_RING || op == RKV_ADMIN_PLAN;
+    bool idempotent = op == RKV_ADMIN_MEMBERS || op == RKV_ADMIN_RING || op == RKV_ADMIN_PLAN ||
+                      op == RKV_ADMIN_HINTS;
     struct client_req req;
     memset(&req, 0, sizeof req);
     req.env = &env;

@@ -1,6 +1,6 @@
 /*
  * client_internal.h - the client object and request engine shared by the
- * files of libringkv (ringkv.c, ops.c, batch.c). Not installed.
+ * files of libringkv (ringkv.c, router.c, ops.c, batch.c, admin.c). Not installed.
  *
  * A call builds an array of struct client_req (envelopes it owns, on its
  * stack or heap), runs them with client_run, reads each req's reply, and
@@ -18,6 +18,7 @@
 #include "client/conn.h"
 #include "client/policy.h"
 #include "client/ringkv.h"
+#include "client/route.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "proto/kv.pb-c.h"
@@ -31,6 +32,16 @@ struct client_host {
     uint64_t penalty_until_ms;              /* failed recently: try after the others */
 };
 
+/* A node requests are routed to (router.c), keyed by its advertised address. */
+struct client_node {
+    char spec[CLIENT_ROUTE_SPEC_BYTES_MAX];  /* "" = free slot */
+    char host[CLIENT_HOST_BYTES_MAX];
+    char port[CLIENT_PORT_BYTES_MAX];
+    struct client_conn conn;
+    uint64_t last_used_ms;                   /* least recently used is closed first */
+    uint64_t penalty_until_ms;               /* failed recently: try after the others */
+};
+
 struct rkv_client {
     struct client_config cfg;
     struct client_tls *tls;          /* NULL without TLS */
@@ -41,10 +52,13 @@ struct rkv_client {
     uint64_t next_request_id;
     struct kv_rand rand;             /* backoff jitter */
     struct kv_buf err;               /* rkv_last_error */
-    /* A ring cache (partition -> preference list, with the ring version it
-     * came from) will sit here, and the request engine will pick the
-     * connection per key; until the ring is served every request goes to
-     * the current host. */
+    char last_host[CLIENT_ROUTE_SPEC_BYTES_MAX]; /* rkv_last_host; "" before the first call */
+    /* preference-list routing (router.c; Routing in ringkv.h) */
+    struct client_route *route;      /* NULL: not routing now */
+    uint64_t route_next_ms;          /* periodic refresh due at */
+    uint64_t route_retry_ms;         /* no fetch before (throttle) */
+    bool route_stale;                /* a routed node failed: fetch at the next call */
+    struct client_node *nodes;       /* cfg.route_conns_max slots, allocated on first use */
 };
 
 enum client_req_state {
@@ -71,6 +85,23 @@ struct client_req {
  */
 int client_run(struct rkv_client *c, struct client_req *reqs, size_t n, bool idempotent,
                uint64_t deadline_ms) KV_MUST_USE;
+
+/*
+ * client_run for a request about one key: with routing on, sent to a
+ * primary replica of key (router.c), falling back to client_run when no
+ * routed node can take it. Same results as client_run.
+ */
+int client_run_key(struct rkv_client *c, struct client_req *req, const void *key, size_t key_len,
+                   bool idempotent, uint64_t deadline_ms) KV_MUST_USE;
+
+/* The pieces client_run_key shares with client_run (ringkv.c). */
+int client_exchange(struct rkv_client *c, struct client_conn *conn, struct client_req *reqs, size_t n,
+                    uint64_t deadline_ms) KV_MUST_USE;
+void client_reset_after_failure(struct client_conn *conn, struct client_req *reqs, size_t n);
+void client_note_host(struct rkv_client *c, const char *host, int rc);
+bool client_req_retriable(const struct client_req *r);
+/* Closes the routed connections and drops the ring (rkv_close). */
+void client_router_free(struct rkv_client *c);
 
 /* Frees the replies of reqs (not the request envelopes). */
 void client_reqs_free(struct client_req *reqs, size_t n);

@@ -472,6 +472,12 @@ static int conn_hello(struct client_conn *c, const struct client_conn_target *t,
     hello.protocol_version = RINGKV__PROTOCOL__PROTOCOL_VERSION;
     hello.cluster_name = (char *)t->cluster_name;
     hello.role = RINGKV__ROLE__ROLE_CLIENT;
+    Ringkv__Credentials cred = RINGKV__CREDENTIALS__INIT;
+    if (t->user != NULL && t->user[0] != 0) {
+        cred.user = (char *)t->user;
+        cred.secret = (char *)(t->password ? t->password : "");
+        hello.credentials = &cred;
+    }
     Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
     env.request_id = 1;
     env.body_case = RINGKV__ENVELOPE__BODY_HELLO;

@@ -79,6 +79,8 @@ struct client_conn_target {
     const char *cluster_name;
     struct client_tls *tls;    /* NULL: plain TCP */
     uint32_t frame_bytes_max;  /* 0: KV_FRAME_BYTES_MAX_DEFAULT */
+    const char *user;          /* "" or NULL: no Credentials in the Hello */
+    const char *password;
 };
 
 /* Marks c closed (fd -1) without touching the network; call once before use. */

@@ -24,8 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/kvctl_aae.h"
+#include "client/kvctl_transfers.h"
 #include "client/kvctl_admin.h"
 #include "client/kvctl_fmt.h"
+#include "client/kvctl_local.h"
 #include "client/ringkv.h"
 
 #define KVCTL_HOST_DEFAULT "127.0.0.1:7400"   /* kvnode's default --listen */
@@ -44,8 +47,10 @@ struct kvctl {
     char *host_list;
     struct rkv_options opts;
     struct rkv_request_options req;
+    char password[RKV_PASSWORD_BYTES_MAX + 2];  /* --password-file; wiped before exit */
     bool json;
     bool help;
+    bool all;                              /* hints --all: ask every live member */
     /* command options */
     uint64_t ttl_ms;
     enum rkv_condition condition;
@@ -413,8 +418,22 @@ static int cmd_stats(struct kvctl *k)
 /* The cluster commands live in kvctl_admin.c. */
 static int cmd_admin(struct kvctl *k)
 {
+    if (k->all)
+        return kvctl_admin_hints_all(k->client, &k->opts, &k->req, k->json);
     return kvctl_admin_run(k->cmd->name, k->client, &k->req, k->json, k->nargs ? k->args[0] : NULL);
 }
+
+/* kvctl repair and aae-status live in kvctl_aae.c. */
+static int cmd_aae(struct kvctl *k)
+{
+    return kvctl_aae_run(k->cmd->name, k->client, &k->req, k->json, k->nargs ? k->args[0] : NULL);
+}
+
+/* kvctl transfers lives in kvctl_transfers.c. */
+static int cmd_transfers(struct kvctl *k) { return kvctl_transfers_run(k->client, &k->opts, &k->req, k->json); }
+
+/* kvctl local-get lives in kvctl_local.c. */
+static int cmd_local(struct kvctl *k) { return kvctl_local_run(k->client, &k->req, k->json, k->args[0]); }
 
 /* ---- the command table ---- */
 
@@ -466,6 +485,9 @@ static const struct kvctl_cmd kvctl_cmds[] = {
       "Prints the node's statistics, one 'name value' per line (--json: one object).\n",
       0, 0, cmd_stats },
     KVCTL_ADMIN_ROWS(cmd_admin),
+    KVCTL_LOCAL_ROWS(cmd_local),
+    KVCTL_AAE_ROWS(cmd_aae),
+    KVCTL_TRANSFERS_ROWS(cmd_transfers),
 };
 #define KVCTL_CMDS_COUNT (sizeof kvctl_cmds / sizeof kvctl_cmds[0])
 
@@ -500,6 +522,32 @@ static int set_cluster(struct kvctl *k, const char *v)
     if (v[0] == '\0' || strlen(v) > RKV_CLUSTER_NAME_BYTES_MAX)
         return usage_error("--cluster: expected a name of 1..64 bytes, got '%s'", v);
     k->opts.cluster_name = v;
+    return KVCTL_EXIT_OK;
+}
+
+static int set_user(struct kvctl *k, const char *v)
+{
+    if (v[0] == '\0' || strlen(v) > RKV_USER_BYTES_MAX)
+        return usage_error("--user: expected a name of 1..%d bytes", RKV_USER_BYTES_MAX);
+    k->opts.user = v;
+    return KVCTL_EXIT_OK;
+}
+
+/* The first line of FILE ("-": stdin) is the password; it is never printed. */
+static int set_password_file(struct kvctl *k, const char *v)
+{
+    FILE *f = strcmp(v, "-") == 0 ? stdin : fopen(v, "r");
+    if (f == NULL)
+        return usage_error("--password-file: cannot open '%s': %s", v, strerror(errno));
+    bool ok = fgets(k->password, sizeof k->password, f) != NULL;
+    if (f != stdin)
+        fclose(f);
+    size_t len = ok ? strcspn(k->password, "\r\n") : 0;
+    if (!ok || len == 0 || len > RKV_PASSWORD_BYTES_MAX)
+        return usage_error("--password-file: '%s' must hold a password of 1..%d bytes on its "
+                           "first line", v, RKV_PASSWORD_BYTES_MAX);
+    k->password[len] = '\0';
+    k->opts.password = k->password;
     return KVCTL_EXIT_OK;
 }
 
@@ -543,6 +591,11 @@ static int set_consistency(struct kvctl *k, const char *v)
 static int set_primary_only(struct kvctl *k, const char *v)
 {
     k->req.primary_only = true;
+    return KVCTL_EXIT_OK;
+}
+static int set_all(struct kvctl *k, const char *v)
+{
+    k->all = true;
     return KVCTL_EXIT_OK;
 }
 static int set_json(struct kvctl *k, const char *v)
@@ -616,6 +669,10 @@ static const struct kvctl_opt kvctl_opts[] = {
     { "host", "HOST:PORT", NULL, "node to talk to (repeat, or a comma-separated list, for\n"
       "                          failover; default $RINGKV_HOST or " KVCTL_HOST_DEFAULT ")", set_host },
     { "cluster", "NAME", NULL, "cluster name (default $RINGKV_CLUSTER_NAME or ringkv)", set_cluster },
+    { "user", "NAME", NULL, "user for nodes with --users-file (default $RINGKV_USER)", set_user },
+    { "password-file", "FILE", NULL, "password of --user: first line of FILE, '-' for stdin\n"
+      "                          (default $RINGKV_PASSWORD; never on the command line)",
+      set_password_file },
     { "timeout", "MS", NULL, "budget of the request, retries included (default 5000)", set_timeout },
     { "retries", "N", NULL, "retries of reads and of connecting (default 3)", set_retries },
     { "consistency", "LEVEL", NULL, "one, quorum, all, or a replica count (default: the node's)",
@@ -633,6 +690,7 @@ static const struct kvctl_opt kvctl_opts[] = {
     { "xx", NULL, "put", NULL, set_xx },
     { "context", "B64", "put del", NULL, set_context },
     { "file", "FILE", "put", NULL, set_file },
+    { "all", NULL, "hints", NULL, set_all },
 };
 #define KVCTL_OPTS_COUNT (sizeof kvctl_opts / sizeof kvctl_opts[0])
 
@@ -803,9 +861,15 @@ int main(int argc, char **argv)
     struct kvctl k;
     memset(&k, 0, sizeof k);
     rkv_options_init(&k.opts);
+    k.opts.routing_off = true;  /* one call per run, on the node named: a ring fetch would cost more */
     const char *cluster = getenv("RINGKV_CLUSTER_NAME");
     if (cluster && cluster[0])
         k.opts.cluster_name = cluster;
+    const char *user = getenv("RINGKV_USER"), *password = getenv("RINGKV_PASSWORD");
+    if (user && user[0])
+        k.opts.user = user;
+    if (password && password[0])
+        k.opts.password = password;
     int rc = parse_args(&k, argc, argv);
     if (rc == KVCTL_EXIT_OK)
         rc = build_hosts(&k);
@@ -826,6 +890,7 @@ int main(int argc, char **argv)
         rc = KVCTL_EXIT_FAILED;
     }
     rkv_close(k.client);
+    memset(k.password, 0, sizeof k.password);
     free(k.host_list);
     return rc;
 }

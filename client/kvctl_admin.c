@@ -95,6 +95,10 @@ static void ring_text(const struct rkv_admin_result *r)
         printf("%-*s  %-*s  %5u  %5.1f%%  %5u  %4u  %4u\n", wid, s->id, wzone, s->zone[0] ? s->zone : "-",
                s->owned, 100.0 * share(s->owned, g->partitions), s->owned_after, s->incoming, s->outgoing);
     }
+    if (g->ntransfers)
+        printf("in transfer (partition: from -> to; kvctl transfers shows progress):\n");
+    for (size_t i = 0; i < g->ntransfers; i++)
+        printf("  %5u: %s -> %s\n", g->transfers[i].partition, g->transfers[i].from, g->transfers[i].to);
 }
 
 static void ring_json_fields(const struct rkv_ring_info *g)
@@ -109,6 +113,14 @@ static void ring_json_fields(const struct rkv_ring_info *g)
         json_str(s->zone);
         printf(",\"owned\":%u,\"share\":%.4f,\"owned_after\":%u,\"incoming\":%u,\"outgoing\":%u}", s->owned,
                share(s->owned, g->partitions), s->owned_after, s->incoming, s->outgoing);
+    }
+    printf("],\"transfers\":[");
+    for (size_t i = 0; i < g->ntransfers; i++) {
+        printf("%s{\"partition\":%u,\"from\":", i ? "," : "", g->transfers[i].partition);
+        json_str(g->transfers[i].from);
+        json_key("to", false);
+        json_str(g->transfers[i].to);
+        printf("}");
     }
     printf("]");
 }
@@ -229,6 +241,118 @@ static void staged_output(const struct rkv_admin_result *r, bool json)
     printf("%s\n", r->message);
 }
 
+/* ---- hints ---- */
+
+static void hints_text(const struct rkv_admin_result *r)
+{
+    int wid = 6;
+    for (size_t i = 0; i < r->nhint_targets; i++)
+        wid = width(wid, r->hint_targets[i].node_id);
+    printf("%-*s  %8s  %12s  %12s  %10s  %8s  %8s\n", wid, "TARGET", "HELD", "BYTES", "OLDEST_MS", "DELIVERED",
+           "EXPIRED", "FAILED");
+    for (size_t i = 0; i < r->nhint_targets; i++) {
+        const struct rkv_hint_target *t = &r->hint_targets[i];
+        printf("%-*s  %8llu  %12llu  %12llu  %10llu  %8llu  %8llu\n", wid, t->node_id, (unsigned long long)t->held,
+               (unsigned long long)t->bytes, (unsigned long long)t->oldest_age_ms,
+               (unsigned long long)t->delivered, (unsigned long long)t->expired, (unsigned long long)t->failed);
+    }
+    printf("%s; %llu stored since start\n", r->message, (unsigned long long)r->hints_stored);
+}
+
+static void hints_json_object(const struct rkv_admin_result *r)
+{
+    printf("{\"node\":");
+    json_str(r->node_id);
+    printf(",\"held\":%llu,\"stored\":%llu,\"targets\":[", (unsigned long long)r->hints_held,
+           (unsigned long long)r->hints_stored);
+    for (size_t i = 0; i < r->nhint_targets; i++) {
+        const struct rkv_hint_target *t = &r->hint_targets[i];
+        printf("%s{\"node\":", i ? "," : "");
+        json_str(t->node_id);
+        printf(",\"held\":%llu,\"bytes\":%llu,\"oldest_age_ms\":%llu,\"delivered\":%llu,\"expired\":%llu,"
+               "\"failed\":%llu}", (unsigned long long)t->held, (unsigned long long)t->bytes,
+               (unsigned long long)t->oldest_age_ms, (unsigned long long)t->delivered,
+               (unsigned long long)t->expired, (unsigned long long)t->failed);
+    }
+    printf("]}");
+}
+
+static void hints_json(const struct rkv_admin_result *r)
+{
+    hints_json_object(r);
+    fputc('\n', stdout);
+}
+
+/* HINTS on one member; prints its report. KVCTL_EXIT_OK or the failure's code. */
+static int hints_of(const struct rkv_member *m, const struct rkv_options *opts, const struct rkv_request_options *req,
+                    bool json, bool first)
+{
+    const char *hosts[] = { m->addr };
+    struct rkv_client *c = NULL;
+    struct rkv_admin_result *r = NULL;
+    int rc = rkv_connect(hosts, 1, opts, &c);
+    if (rc == RKV_OK)
+        rc = rkv_admin(c, RKV_ADMIN_HINTS, NULL, req, &r);
+    if (rc != RKV_OK) {
+        const char *detail = c ? rkv_last_error(c) : "";
+        fprintf(stderr, "kvctl: hints: %s (%s): %s%s%s\n", m->id, m->addr, rkv_strerror(rc), detail[0] ? ": " : "",
+                detail);
+        rkv_close(c);
+        return kvctl_fmt_exit_code(rc);
+    }
+    if (json) {
+        fputs(first ? "" : ",", stdout);
+        hints_json_object(r);
+    } else {
+        printf("%s== %s (%s)\n", first ? "" : "\n", m->id, m->addr);
+        hints_text(r);
+    }
+    rkv_admin_result_free(r);
+    rkv_close(c);
+    return KVCTL_EXIT_OK;
+}
+
+int kvctl_admin_hints_all(struct rkv_client *client, const struct rkv_options *opts,
+                          const struct rkv_request_options *req, bool json)
+{
+    struct rkv_admin_result *members = NULL;
+    int rc = rkv_admin(client, RKV_ADMIN_MEMBERS, NULL, req, &members);
+    if (rc != RKV_OK) {
+        const char *detail = rkv_last_error(client);
+        fprintf(stderr, "kvctl: hints: %s%s%s\n", rkv_strerror(rc), detail[0] ? ": " : "", detail);
+        return kvctl_fmt_exit_code(rc);
+    }
+    int exit_code = KVCTL_EXIT_OK;
+    bool first = true;
+    if (json)
+        printf("{\"nodes\":[");
+    for (size_t i = 0; i < members->nmembers; i++) {
+        const struct rkv_member *m = &members->members[i];
+        if (strcmp(m->state, "alive") != 0 && strcmp(m->state, "suspect") != 0)
+            continue;
+        int one = hints_of(m, opts, req, json, first);
+        if (one == KVCTL_EXIT_OK)
+            first = false;
+        else if (exit_code == KVCTL_EXIT_OK)
+            exit_code = one;
+    }
+    if (json) {
+        printf("],\"skipped\":[");  /* members not alive or suspect */
+        first = true;
+        for (size_t i = 0; i < members->nmembers; i++) {
+            const struct rkv_member *m = &members->members[i];
+            if (strcmp(m->state, "alive") == 0 || strcmp(m->state, "suspect") == 0)
+                continue;
+            fputs(first ? "" : ",", stdout);
+            json_str(m->id);
+            first = false;
+        }
+        printf("]}\n");
+    }
+    rkv_admin_result_free(members);
+    return exit_code;
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -237,7 +361,7 @@ static const struct {
 } kvctl_admin_ops[] = {
     { "members", RKV_ADMIN_MEMBERS }, { "ring", RKV_ADMIN_RING },     { "join", RKV_ADMIN_JOIN },
     { "leave", RKV_ADMIN_LEAVE },     { "remove", RKV_ADMIN_REMOVE }, { "plan", RKV_ADMIN_PLAN },
-    { "commit", RKV_ADMIN_COMMIT },   { "clear", RKV_ADMIN_CLEAR },
+    { "commit", RKV_ADMIN_COMMIT },   { "clear", RKV_ADMIN_CLEAR },   { "hints", RKV_ADMIN_HINTS },
 };
 
 int kvctl_admin_run(const char *cmd, struct rkv_client *client, const struct rkv_request_options *req, bool json,
@@ -258,6 +382,8 @@ int kvctl_admin_run(const char *cmd, struct rkv_client *client, const struct rkv
         json ? members_json(r) : members_text(r);
     else if (op == RKV_ADMIN_RING)
         json ? ring_json(r) : ring_text(r);
+    else if (op == RKV_ADMIN_HINTS)
+        json ? hints_json(r) : hints_text(r);
     else
         staged_output(r, json);
     rkv_admin_result_free(r);

@@ -24,6 +24,20 @@ static int ops_run(struct rkv_client *c, Ringkv__Envelope *env, bool idempotent,
     return rc;
 }
 
+/* ops_run for a request about key: routed to a primary replica of key
+ * (client_run_key). */
+static int ops_run_key(struct rkv_client *c, Ringkv__Envelope *env, const void *key, size_t key_len,
+                       bool idempotent, const struct client_call *call, Ringkv__Envelope__BodyCase want,
+                       struct client_req *req)
+{
+    memset(req, 0, sizeof *req);
+    req->env = env;
+    int rc = client_run_key(c, req, key, key_len, idempotent, call->deadline_ms);
+    if (rc == KV_OK)
+        rc = client_reply_check(c, req, want);
+    return rc;
+}
+
 static int ops_check_key(struct rkv_client *c, const void *key, size_t key_len)
 {
     if (key != NULL && key_len > 0)
@@ -47,7 +61,7 @@ int rkv_get(struct rkv_client *c, const void *key, size_t key_len,
     env.body_case = RINGKV__ENVELOPE__BODY_GET;
     env.get = &get;
     struct client_req req;
-    rc = ops_run(c, &env, true, &call, RINGKV__ENVELOPE__BODY_GET_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, true, &call, RINGKV__ENVELOPE__BODY_GET_REPLY, &req);
     if (rc == KV_OK)
         rc = client_wire_get_result(req.reply->get_reply, out);
     client_reqs_free(&req, 1);
@@ -72,7 +86,7 @@ int rkv_put(struct rkv_client *c, const void *key, size_t key_len, const void *v
     env.body_case = RINGKV__ENVELOPE__BODY_PUT;
     env.put = &put;
     struct client_req req;
-    rc = ops_run(c, &env, false, &call, RINGKV__ENVELOPE__BODY_PUT_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, false, &call, RINGKV__ENVELOPE__BODY_PUT_REPLY, &req);
     if (rc == KV_OK && context_out != NULL) {
         const ProtobufCBinaryData *ctx = &req.reply->put_reply->context;
         rc = ctx->len ? rkv_context_from_bytes(ctx->data, ctx->len, context_out) : KV_EPROTO;
@@ -99,7 +113,7 @@ int rkv_delete(struct rkv_client *c, const void *key, size_t key_len,
     env.body_case = RINGKV__ENVELOPE__BODY_DELETE;
     env.delete_ = &del;
     struct client_req req;
-    rc = ops_run(c, &env, false, &call, RINGKV__ENVELOPE__BODY_DELETE_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, false, &call, RINGKV__ENVELOPE__BODY_DELETE_REPLY, &req);
     if (rc == KV_OK && found_out != NULL)
         *found_out = req.reply->delete_reply->found;
     client_reqs_free(&req, 1);
@@ -123,7 +137,7 @@ static int ops_expire(struct rkv_client *c, const void *key, size_t key_len, uin
     env.body_case = RINGKV__ENVELOPE__BODY_EXPIRE;
     env.expire = &ex;
     struct client_req req;
-    rc = ops_run(c, &env, false, &call, RINGKV__ENVELOPE__BODY_EXPIRE_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, false, &call, RINGKV__ENVELOPE__BODY_EXPIRE_REPLY, &req);
     if (rc == KV_OK && !req.reply->expire_reply->found)
         rc = KV_ENOTFOUND;
     client_reqs_free(&req, 1);
@@ -161,7 +175,7 @@ int rkv_ttl(struct rkv_client *c, const void *key, size_t key_len,
     env.body_case = RINGKV__ENVELOPE__BODY_TTL;
     env.ttl = &ttl;
     struct client_req req;
-    rc = ops_run(c, &env, true, &call, RINGKV__ENVELOPE__BODY_TTL_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, true, &call, RINGKV__ENVELOPE__BODY_TTL_REPLY, &req);
     if (rc == KV_OK) {
         int64_t v = req.reply->ttl_reply->ttl_ms;
         if (v == -2)
@@ -191,7 +205,7 @@ int rkv_incr(struct rkv_client *c, const void *key, size_t key_len, int64_t delt
     env.body_case = RINGKV__ENVELOPE__BODY_INCR;
     env.incr = &incr;
     struct client_req req;
-    rc = ops_run(c, &env, false, &call, RINGKV__ENVELOPE__BODY_INCR_REPLY, &req);
+    rc = ops_run_key(c, &env, key, key_len, false, &call, RINGKV__ENVELOPE__BODY_INCR_REPLY, &req);
     if (rc == KV_OK && value_out != NULL)
         *value_out = req.reply->incr_reply->value;
     client_reqs_free(&req, 1);

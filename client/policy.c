@@ -49,6 +49,11 @@ int client_config_from_options(const struct rkv_options *o, struct client_config
     c.frame_bytes_max = or_default(o->frame_bytes_max, RKV_FRAME_BYTES_MAX_DEFAULT);
     if (c.backoff_base_ms > c.backoff_max_ms || c.frame_bytes_max < CLIENT_FRAME_BYTES_MIN)
         return KV_EINVAL;
+    c.routing = !o->routing_off;
+    c.ring_refresh_ms = or_default(o->ring_refresh_ms, RKV_RING_REFRESH_MS_DEFAULT);
+    c.route_conns_max = or_default(o->route_conns_max, RKV_ROUTE_CONNS_MAX_DEFAULT);
+    if (c.route_conns_max > RKV_HOSTS_MAX)
+        return KV_EINVAL;
     c.tls = o->tls;
     c.tls_skip_verify = o->tls_skip_verify;
     c.tls_ca_file = o->tls_ca_file;
@@ -56,6 +61,12 @@ int client_config_from_options(const struct rkv_options *o, struct client_config
     c.tls_key_file = o->tls_key_file;
     if (!c.tls && (c.tls_ca_file || c.tls_cert_file || c.tls_key_file || c.tls_skip_verify))
         return KV_EINVAL;  /* TLS settings without TLS: surely a mistake, refuse it */
+    const char *user = o->user ? o->user : "", *password = o->password ? o->password : "";
+    if (strlen(user) > RKV_USER_BYTES_MAX || strlen(password) > RKV_PASSWORD_BYTES_MAX ||
+        (user[0] == 0 && password[0] != 0))
+        return KV_EINVAL;
+    memcpy(c.user, user, strlen(user) + 1);
+    memcpy(c.password, password, strlen(password) + 1);
     *out = c;
     return KV_OK;
 }

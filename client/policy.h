@@ -30,11 +30,17 @@ struct client_config {
     const char *tls_ca_file;    /* borrowed from the rkv_options: read only inside rkv_connect */
     const char *tls_cert_file;
     const char *tls_key_file;
+    bool routing;               /* !routing_off */
+    uint32_t ring_refresh_ms;
+    uint32_t route_conns_max;
+    char user[RKV_USER_BYTES_MAX + 1];          /* "" = no credentials */
+    char password[RKV_PASSWORD_BYTES_MAX + 1];  /* wiped by rkv_close */
 };
 
 /* Completes o (NULL = all defaults) into *out. KV_EINVAL for an empty or
  * over-long cluster name, backoff_base_ms > backoff_max_ms, a frame limit
- * under CLIENT_FRAME_BYTES_MIN, or TLS files given without tls. */
+ * under CLIENT_FRAME_BYTES_MIN, TLS files given without tls, an over-long
+ * user or password, or a password without a user. */
 #define CLIENT_FRAME_BYTES_MIN (4u * 1024u)
 int client_config_from_options(const struct rkv_options *o, struct client_config *out) KV_MUST_USE;
 

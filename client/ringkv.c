@@ -113,7 +113,9 @@ void rkv_close(struct rkv_client *c)
     if (c == NULL)
         return;
     client_conn_close(&c->conn);
+    client_router_free(c);
     client_tls_free(c->tls);
+    memset(c->cfg.password, 0, sizeof c->cfg.password);
     free(c->hosts);
     kv_buf_free(&c->err);
     free(c);
@@ -127,6 +129,11 @@ const char *rkv_last_error(const struct rkv_client *c)
 const char *rkv_current_host(const struct rkv_client *c)
 {
     return client_conn_is_open(&c->conn) ? c->hosts[c->cur].spec : NULL;
+}
+
+const char *rkv_last_host(const struct rkv_client *c)
+{
+    return c->last_host[0] ? c->last_host : NULL;
 }
 
 /* ---- connections and failover ---- */
@@ -166,7 +173,8 @@ int client_ensure_conn(struct rkv_client *c, uint64_t deadline_ms)
         size_t h = order[i];
         uint64_t until = now + c->cfg.connect_timeout_ms;
         struct client_conn_target t = { c->hosts[h].host, c->hosts[h].port, c->cfg.cluster_name,
-                                        c->tls, c->cfg.frame_bytes_max };
+                                        c->tls, c->cfg.frame_bytes_max, c->cfg.user,
+                                        c->cfg.password };
         int rc = client_conn_open(&c->conn, &t, until < deadline_ms ? until : deadline_ms, &line);
         if (rc == KV_OK) {
             c->cur = h;
@@ -201,7 +209,7 @@ bool client_backoff(struct rkv_client *c, uint32_t attempt, uint64_t deadline_ms
 
 /* Queues requests that are not answered yet, at most RKV_BATCH_WINDOW in
  * flight. Returns KV_OK or the first encoding error. */
-static int exchange_fill(struct rkv_client *c, struct client_req *reqs, size_t n,
+static int exchange_fill(struct rkv_client *c, struct client_conn *conn, struct client_req *reqs, size_t n,
                          size_t *next, size_t *inflight)
 {
     while (*inflight < RKV_BATCH_WINDOW && *next < n) {
@@ -209,8 +217,8 @@ static int exchange_fill(struct rkv_client *c, struct client_req *reqs, size_t n
         if (r->state != CLIENT_REQ_NEW)
             continue;
         r->env->request_id = r->id = ++c->next_request_id;
-        r->start = client_conn_queued_bytes(&c->conn);
-        int rc = client_conn_queue(&c->conn, r->env);
+        r->start = client_conn_queued_bytes(conn);
+        int rc = client_conn_queue(conn, r->env);
         if (rc == KV_ETOOBIG)
             client_err_format(&c->err, false, "request over the frame limit of %u bytes",
                               c->cfg.frame_bytes_max);
@@ -232,18 +240,18 @@ static struct client_req *exchange_match(struct client_req *reqs, size_t n, uint
 }
 
 /* Sends every NEW request on the open connection and collects the replies. */
-static int client_exchange(struct rkv_client *c, struct client_req *reqs, size_t n,
-                           uint64_t deadline_ms)
+int client_exchange(struct rkv_client *c, struct client_conn *conn, struct client_req *reqs, size_t n,
+                    uint64_t deadline_ms)
 {
     size_t next = 0, inflight = 0;
     for (;;) {
-        int rc = exchange_fill(c, reqs, n, &next, &inflight);
+        int rc = exchange_fill(c, conn, reqs, n, &next, &inflight);
         if (rc != KV_OK)
             return rc;
         if (inflight == 0)
             return KV_OK;
         Ringkv__Envelope *reply = NULL;
-        rc = client_conn_recv(&c->conn, deadline_ms, &reply, &c->err);
+        rc = client_conn_recv(conn, deadline_ms, &reply, &c->err);
         if (rc != KV_OK)
             return rc;
         struct client_req *r = exchange_match(reqs, n, reply->request_id);
@@ -263,19 +271,19 @@ static int client_exchange(struct rkv_client *c, struct client_req *reqs, size_t
 
 /* After a failed exchange: remember which requests left the client, make
  * the unanswered ones NEW again, and drop the connection. */
-static void client_reset_after_failure(struct rkv_client *c, struct client_req *reqs, size_t n)
+void client_reset_after_failure(struct client_conn *conn, struct client_req *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (reqs[i].state != CLIENT_REQ_QUEUED)
             continue;
-        if (client_conn_sent_bytes(&c->conn) > reqs[i].start)
+        if (client_conn_sent_bytes(conn) > reqs[i].start)
             reqs[i].sent = true;
         reqs[i].state = CLIENT_REQ_NEW;
     }
-    client_conn_close(&c->conn);
+    client_conn_close(conn);
 }
 
-static bool req_retriable(const struct client_req *r)
+bool client_req_retriable(const struct client_req *r)
 {
     return r->state == CLIENT_REQ_DONE &&
            client_status_retriable(client_status_from_wire(r->reply->status));
@@ -284,7 +292,7 @@ static bool req_retriable(const struct client_req *r)
 static bool any_retriable(const struct client_req *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (req_retriable(&reqs[i]))
+        if (client_req_retriable(&reqs[i]))
             return true;
     return false;
 }
@@ -293,7 +301,7 @@ static bool any_retriable(const struct client_req *reqs, size_t n)
 static void client_requeue_retriable(struct client_req *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (req_retriable(&reqs[i])) {
+        if (client_req_retriable(&reqs[i])) {
             rpc_envelope_free(reqs[i].reply);
             reqs[i].reply = NULL;
             reqs[i].state = CLIENT_REQ_NEW;
@@ -310,7 +318,7 @@ static bool any_sent_unanswered(const struct client_req *reqs, size_t n)
 }
 
 /* Prefixes the failure line with the host it happened on. */
-static void note_host(struct rkv_client *c, const char *host, int rc)
+void client_note_host(struct rkv_client *c, const char *host, int rc)
 {
     char detail[CLIENT_ERR_LINE_BYTES_MAX];
     snprintf(detail, sizeof detail, "%s", c->err.len ? c->err.data : kv_status_str(rc));
@@ -325,7 +333,8 @@ int client_run(struct rkv_client *c, struct client_req *reqs, size_t n, bool ide
         rc = client_ensure_conn(c, deadline_ms);
         if (rc == KV_OK) {
             const char *host = c->hosts[c->cur].spec;
-            rc = client_exchange(c, reqs, n, deadline_ms);
+            snprintf(c->last_host, sizeof c->last_host, "%s", host);
+            rc = client_exchange(c, &c->conn, reqs, n, deadline_ms);
             if (rc == KV_OK) {
                 /* Every request has an answer. Temporary refusals of an
                  * idempotent call are asked again while time and retries
@@ -338,8 +347,8 @@ int client_run(struct rkv_client *c, struct client_req *reqs, size_t n, bool ide
                 client_requeue_retriable(reqs, n);
                 continue;
             }
-            note_host(c, host, rc);
-            client_reset_after_failure(c, reqs, n);
+            client_note_host(c, host, rc);
+            client_reset_after_failure(&c->conn, reqs, n);
         }
         if (!idempotent && any_sent_unanswered(reqs, n))
             return KV_EINDOUBT;
@@ -377,13 +386,13 @@ int client_reply_check(struct rkv_client *c, const struct client_req *r,
     int rc = client_status_from_wire(rep->status);
     kv_buf_reset(&c->err);
     if (rc != KV_OK) {
-        client_err_format(&c->err, true, "%s: %s", c->hosts[c->cur].spec,
+        client_err_format(&c->err, true, "%s: %s", c->last_host,
                           rep->error && rep->error[0] ? rep->error : kv_status_str(rc));
         return rc;
     }
     if (rep->body_case != want) {
         client_err_format(&c->err, true, "%s: reply of the wrong type (%d)",
-                          c->hosts[c->cur].spec, (int)rep->body_case);
+                          c->last_host, (int)rep->body_case);
         return KV_EPROTO;
     }
     return KV_OK;

@@ -73,10 +73,26 @@
  * gives up it closes the connection (a late answer cannot be matched to a
  * later request) and reconnects on the next call.
  *
- * Routing. Requests go to the current host, which coordinates them (any
- * node can). A later version will cache the ring and send each request to
- * a node of the key's preference list (one hop less); the client struct is
- * private so that cache can be added without changing this header.
+ * Routing. Any node can coordinate any request, but a write is applied
+ * by a primary replica of its key: a node that is not one forwards it
+ * (one more hop). So, unless rkv_options.routing_off is set, the client
+ * keeps a copy of the cluster's ring (kv.proto ADMIN_OP_RING_MAP, asked of
+ * the current host) and sends each single-key call (get, put, delete,
+ * expire, persist, ttl, incr) to a primary replica of its key: the first
+ * one gossip holds alive, in preference-list order. If connecting to it
+ * fails, or its connection breaks before anything was sent, the next
+ * primary is tried, then the hosts given to rkv_connect as above; a write
+ * that was sent is never resent (RKV_EINDOUBT as always). The ring is
+ * fetched on the first single-key call, again every ring_refresh_ms, and
+ * at the next call after a routed node failed (at most every
+ * RKV_RING_RETRY_MS; after a failed fetch, not before ring_refresh_ms),
+ * from the current host. A node without a ring (standalone, or a cluster not
+ * formed yet) or one that does not know the operation turns routing off
+ * until the next refresh. Connections to routed-to nodes are opened
+ * lazily, one per node, at most route_conns_max (the least recently used
+ * is closed to make room). Batch calls, ping, stats and admin go to the
+ * current host. Routing changes where requests go, never what they mean:
+ * every node answers every request the same way.
  *
  * Limits. RKV_HOSTS_MAX hosts per client; keys and values up to the
  * node's limits (16 KiB keys and 16 MiB values by default; larger ones are
@@ -130,6 +146,8 @@ const char *rkv_strerror(int code);
 #define RKV_HOSTS_MAX 64
 #define RKV_CLUSTER_NAME_DEFAULT "ringkv"
 #define RKV_CLUSTER_NAME_BYTES_MAX 64
+#define RKV_USER_BYTES_MAX 64        /* node/auth.h AUTH_USER_BYTES_MAX */
+#define RKV_PASSWORD_BYTES_MAX 256   /* node/auth.h AUTH_SECRET_BYTES_MAX */
 #define RKV_CONNECT_TIMEOUT_MS_DEFAULT 2000u
 #define RKV_REQUEST_TIMEOUT_MS_DEFAULT 5000u
 #define RKV_RETRIES_DEFAULT 3u
@@ -144,6 +162,11 @@ const char *rkv_strerror(int code);
 #define RKV_BATCH_CHUNK_KEYS 512u
 /* Requests of one batch call in flight at once. */
 #define RKV_BATCH_WINDOW 8u
+/* Routing (see Routing): how often the ring is fetched again, the least
+ * time between two fetches, and how many routed-to nodes keep a connection. */
+#define RKV_RING_REFRESH_MS_DEFAULT 5000u
+#define RKV_RING_RETRY_MS 500u
+#define RKV_ROUTE_CONNS_MAX_DEFAULT 16u
 
 /* ---- connecting ---- */
 
@@ -164,9 +187,19 @@ struct rkv_options {
     const char *tls_cert_file;    /* PEM client certificate (nodes with --tls-mutual); or NULL */
     const char *tls_key_file;     /* PEM key of tls_cert_file */
     bool tls_skip_verify;         /* encrypt without checking the node's certificate (tests only) */
+    bool routing_off;             /* send every request to the current host (see Routing) */
+    uint32_t ring_refresh_ms;     /* fetch the ring again after this long (routing) */
+    uint32_t route_conns_max;     /* connections to routed-to nodes kept open (routing) */
+    /* Credentials for nodes with --users-file, sent in every connection's
+     * Hello (use TLS, or they cross the network in clear). NULL: none; a
+     * node with authentication on then refuses the connection (RKV_EAUTH).
+     * Copied by rkv_connect; the library never prints them. */
+    const char *user;             /* <= RKV_USER_BYTES_MAX bytes */
+    const char *password;         /* password or token; <= RKV_PASSWORD_BYTES_MAX bytes */
 };
 
-/* Fills o with the defaults above (retries = RKV_RETRIES_DEFAULT, no TLS). */
+/* Fills o with the defaults above (retries = RKV_RETRIES_DEFAULT, no TLS,
+ * routing on). */
 void rkv_options_init(struct rkv_options *o);
 
 struct rkv_client;
@@ -204,6 +237,15 @@ const char *rkv_last_error(const struct rkv_client *c);
 /* "host:port" of the current host (as given to rkv_connect), or NULL when
  * no connection is open. Valid until the next call on c. */
 const char *rkv_current_host(const struct rkv_client *c);
+
+/* "host:port" of the node the last call of c was sent to (a routed node,
+ * as the ring names it, or a host as given), or NULL before the first.
+ * Valid until the next call on c. */
+const char *rkv_last_host(const struct rkv_client *c);
+
+/* Version of the ring c routes by; 0 when it is not routing (routing_off,
+ * no ring fetched yet, or the node had none). */
+uint64_t rkv_ring_version(const struct rkv_client *c);
 
 /* ---- per-request options ---- */
 
@@ -400,7 +442,7 @@ int rkv_stats(struct rkv_client *c, const struct rkv_request_options *o,
 void rkv_stats_free(struct rkv_stat *stats);
 
 /* ---- cluster administration (what kvctl members, ring, join, leave,
- * remove, plan, commit and clear send; rules in docs/CLUSTER.md) ---- */
+ * remove, plan, commit, clear and hints send; rules in docs/CLUSTER.md) ---- */
 
 enum rkv_admin_op {
     RKV_ADMIN_MEMBERS = 1,  /* the member table as the node sees it */
@@ -411,6 +453,7 @@ enum rkv_admin_op {
     RKV_ADMIN_PLAN = 6,     /* what the staged changes would move */
     RKV_ADMIN_COMMIT = 7,   /* install the staged changes as the next ring version */
     RKV_ADMIN_CLEAR = 8,    /* drop the staged changes */
+    RKV_ADMIN_HINTS = 9,    /* hints the node holds per target node (kvctl hints) */
 };
 
 struct rkv_member {
@@ -440,6 +483,8 @@ struct rkv_ring_info {
     uint32_t in_transfer;      /* partitions with a pending new owner */
     size_t nnodes;
     const struct rkv_ring_share *nodes;  /* by id */
+    size_t ntransfers;         /* RING: the partitions in transfer, by partition */
+    const struct rkv_partition_move *transfers;
 };
 
 struct rkv_ring_change {
@@ -464,6 +509,17 @@ struct rkv_ring_plan {
     const struct rkv_ring_share *nodes;
 };
 
+/* Hinted handoff on the answering node, for one target node (HINTS). */
+struct rkv_hint_target {
+    const char *node_id;       /* the replica the hints are meant for */
+    uint64_t held;             /* hints held for it now */
+    uint64_t bytes;            /* their stored size */
+    uint64_t oldest_age_ms;    /* age of the oldest held; 0 when none */
+    uint64_t delivered;        /* since the node started: acknowledged by it and deleted */
+    uint64_t expired;          /* dropped undelivered after the hint TTL */
+    uint64_t failed;           /* delivery attempts that failed or timed out */
+};
+
 /* What rkv_admin returns; one object, freed by rkv_admin_result_free. */
 struct rkv_admin_result {
     const char *node_id;       /* the node that answered */
@@ -475,6 +531,11 @@ struct rkv_admin_result {
     bool has_plan;
     struct rkv_ring_plan plan;         /* PLAN, COMMIT; JOIN, LEAVE, REMOVE, CLEAR (what is
                                         * staged; moves only when computable yet) */
+    bool has_hints;                    /* HINTS */
+    uint64_t hints_stored;             /* writes kept as hints since the node started */
+    uint64_t hints_held;               /* hints held now, all targets */
+    size_t nhint_targets;
+    const struct rkv_hint_target *hint_targets;  /* by node id */
 };
 
 /*
@@ -483,13 +544,149 @@ struct rkv_admin_result {
  * RKV_ADMIN_JOIN, the node id for RKV_ADMIN_REMOVE, NULL otherwise.
  * RKV_OK and *out; the node's refusals: RKV_EINVAL (bad argument),
  * RKV_ESTATE (not possible now: nothing staged, a node that is alive,
- * ...; rkv_last_error says why). MEMBERS, RING and PLAN are retried like
- * reads; the others are not resent once sent.
+ * ...; rkv_last_error says why). MEMBERS, RING, PLAN and HINTS are
+ * retried like reads; the others are not resent once sent.
  */
 int rkv_admin(struct rkv_client *c, enum rkv_admin_op op, const char *arg,
               const struct rkv_request_options *o, struct rkv_admin_result **out);
 /* NULL is allowed. */
 void rkv_admin_result_free(struct rkv_admin_result *r);
+
+/* ---- per-replica inspection (kvctl local-get) ----
+ * What ONE node's own storage holds for a key: its replica (if it is one)
+ * and any hint copies it keeps for other nodes, every stored sibling
+ * included (tombstones, expired values). No other node is asked and
+ * nothing is merged: tests and operators use it to check that each
+ * replica holds a write. */
+
+struct rkv_local_sibling {
+    const void *value;         /* register bytes; a counter as decimal text; empty for a tombstone */
+    size_t value_len;
+    uint64_t expires_at_ms;    /* wall clock; 0 = never */
+    bool tombstone;
+    bool counter;
+    bool expired;              /* past its expiry: reads as absent */
+    uint64_t dot_actor;        /* the write that made it; 0, 0: anonymous */
+    uint64_t dot_counter;
+    uint64_t stamp_ms;         /* last-writer-wins mode: the write's wall-clock stamp; 0 = none */
+};
+
+struct rkv_local_clock_entry {
+    uint64_t actor;            /* XXH64 of a coordinating node's id */
+    uint64_t counter;          /* its writes 1..counter are covered */
+    bool self;                 /* the answering node */
+};
+
+struct rkv_local_copy {
+    const char *hint_for;      /* "": the node's own replica; else the node a hint is kept for */
+    uint64_t hint_stored_at_ms;
+    uint64_t object_bytes;
+    size_t nsiblings;
+    const struct rkv_local_sibling *siblings;
+    size_t nclock;
+    const struct rkv_local_clock_entry *clock;
+};
+
+struct rkv_local_object {
+    const char *node_id;       /* the node that answered */
+    const char *message;       /* one line for people */
+    uint32_t partition;        /* the key's partition */
+    bool held;                 /* the node's own replica exists (copies[0]) */
+    size_t live;               /* visible siblings of the own replica */
+    bool tombstone;            /* the own replica holds a tombstone */
+    size_t ncopies;
+    const struct rkv_local_copy *copies;  /* own replica first, then hints by target */
+};
+
+/* Asks the current host (use a client with one host) what it stores for
+ * key (a NUL-terminated string, as kvctl passes it). RKV_OK and *out
+ * (also when the node holds nothing: held == false, ncopies == 0). Retried
+ * like a read. */
+int rkv_admin_local_get(struct rkv_client *c, const char *key, const struct rkv_request_options *o,
+                        struct rkv_local_object **out);
+/* NULL is allowed. */
+void rkv_local_object_free(struct rkv_local_object *obj);
+
+/* ---- anti-entropy (what kvctl repair and kvctl aae-status send; the
+ * node's Merkle-tree exchanges, docs/ARCHITECTURE.md) ---- */
+
+/* One partition the node holds a replica (and a tree) of. Ages are ms
+ * before the answer; 0 means never. */
+struct rkv_aae_partition {
+    uint32_t partition;
+    bool ready;                /* tree built: exchanges may run */
+    bool building;             /* a rebuild or self-check is scanning storage */
+    uint64_t keys;             /* keys in the tree */
+    size_t npeers;
+    const char *const *peers;  /* the partition's other primary replicas */
+    uint64_t exchanges;        /* exchanges started here that finished */
+    uint64_t last_exchange_age_ms;
+    const char *last_peer;     /* "" before the first */
+    int last_status;           /* RKV_OK or the error the last one ended with */
+    uint64_t keys_repaired;    /* keys changed here or at peers by exchanges from here */
+    uint64_t synced_age_ms;    /* every peer completed an exchange from here since; 0: not yet */
+    uint64_t next_exchange_in_ms;
+};
+
+struct rkv_aae_status {
+    const char *node_id;       /* the node that answered */
+    const char *message;       /* one line for people */
+    uint32_t repairs_scheduled;/* rkv_aae_repair: (partition, peer) exchanges forced */
+    uint64_t trees, trees_ready, tree_bytes;
+    uint64_t exchanges_started, exchanges_in_sync, exchanges_repaired, exchanges_failed, exchanges_active;
+    uint64_t keys_repaired;    /* objects changed on this node by merges */
+    uint64_t keys_repaired_remote; /* objects peers changed because of this node's pushes */
+    uint64_t bytes_sent, bytes_received;
+    uint64_t builds, verify_mismatches;
+    size_t npartitions;        /* rkv_aae_status only: held partitions, by number */
+    const struct rkv_aae_partition *partitions;
+};
+
+/* The anti-entropy state of the current host. RKV_OK and *out; RKV_ESTATE
+ * when the node runs without it (standalone, or --aae off). Retried. */
+int rkv_aae_status(struct rkv_client *c, const struct rkv_request_options *o, struct rkv_aae_status **out);
+/* Forces exchanges from the current host now: target NULL or "" = every
+ * partition it holds, a decimal partition number, or a node id (its
+ * partitions shared with that node). RKV_OK and *out (totals and
+ * repairs_scheduled); RKV_EINVAL (partition out of range), RKV_ENOTFOUND
+ * (nothing matched), RKV_ESTATE (no anti-entropy). Retried (forcing twice
+ * is harmless). */
+int rkv_aae_repair(struct rkv_client *c, const char *target, const struct rkv_request_options *o,
+                   struct rkv_aae_status **out);
+/* NULL is allowed. */
+void rkv_aae_status_free(struct rkv_aae_status *s);
+
+/* ---- ownership handoff (what kvctl transfers sends; docs/CLUSTER.md) ---- */
+
+/* One stream the answering node sends after a ring change: the keys of
+ * partition `range` to node `to`, for the transfer of ring partition
+ * `partition`. */
+struct rkv_transfer {
+    uint32_t partition;
+    uint32_t range;
+    const char *from;          /* the answering node */
+    const char *to;
+    bool active;               /* sending now */
+    bool done;                 /* every key sent and acknowledged */
+    uint64_t keys_sent, bytes_sent;
+    uint64_t keys_total, bytes_total;  /* counted when the stream started; 0: not started */
+    uint64_t rate_bytes_per_sec;       /* since this run of the stream started; 0: unknown */
+};
+
+struct rkv_transfers {
+    const char *node_id;       /* the node that answered */
+    uint64_t streams_planned, streams_active, streams_completed, partitions_completed;
+    uint64_t keys_sent, bytes_sent, keys_received, bytes_received, forwards_sent;
+    uint64_t bytes_per_sec;    /* the node's streaming budget */
+    size_t nstreams;
+    const struct rkv_transfer *streams;
+};
+
+/* The handoff streams the current host sends in its ring's plan, and its
+ * totals. RKV_OK and *out. Retried like a read. */
+int rkv_transfers(struct rkv_client *c, const struct rkv_request_options *o, struct rkv_transfers **out);
+/* NULL is allowed. */
+void rkv_transfers_free(struct rkv_transfers *t);
 
 #ifdef __cplusplus
 }

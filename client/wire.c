@@ -43,6 +43,8 @@ void rkv_options_init(struct rkv_options *o)
     o->backoff_base_ms = RKV_BACKOFF_BASE_MS_DEFAULT;
     o->backoff_max_ms = RKV_BACKOFF_MAX_MS_DEFAULT;
     o->frame_bytes_max = RKV_FRAME_BYTES_MAX_DEFAULT;
+    o->ring_refresh_ms = RKV_RING_REFRESH_MS_DEFAULT;
+    o->route_conns_max = RKV_ROUTE_CONNS_MAX_DEFAULT;
 }
 
 /* ---- contexts ---- */

@@ -15,6 +15,18 @@ static uint64_t real_mono_ms(const struct kv_clock *c) { (void)c; return ts_ms(C
 
 const struct kv_clock kv_clock_real = { real_wall_ms, real_mono_ms, 0 };
 
+static uint64_t skewed_wall_ms(const struct kv_clock *c)
+{
+    const struct kv_clock_skewed *s = c->ctx;
+    return (uint64_t)((int64_t)ts_ms(CLOCK_REALTIME) + s->skew_ms);
+}
+
+void kv_clock_skewed_init(struct kv_clock_skewed *s, int64_t skew_ms)
+{
+    s->clock = (struct kv_clock){ skewed_wall_ms, real_mono_ms, s };
+    s->skew_ms = skew_ms;
+}
+
 uint64_t kv_mono_ns(void)
 {
     struct timespec ts;

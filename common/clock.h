@@ -22,6 +22,19 @@ struct kv_clock {
 /* The operating system's clocks (CLOCK_REALTIME, CLOCK_MONOTONIC). */
 extern const struct kv_clock kv_clock_real;
 
+/*
+ * Test only (fault campaigns, tests/chaos): the OS clocks with the wall
+ * clock shifted by skew_ms (either way), as on a node whose NTP is off.
+ * The monotonic clock is the OS's. ctx points back at the struct, so it
+ * must not move once initialised. kvnode uses it when the environment
+ * variable RINGKV_TEST_CLOCK_SKEW_MS is set (node/kvnode.c).
+ */
+struct kv_clock_skewed {
+    struct kv_clock clock;
+    int64_t skew_ms;
+};
+void kv_clock_skewed_init(struct kv_clock_skewed *s, int64_t skew_ms);
+
 /* Monotonic nanoseconds from the OS, for metrics and benchmarks only. */
 uint64_t kv_mono_ns(void);
 

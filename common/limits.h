@@ -15,6 +15,8 @@
 #define KV_SIBLINGS_MAX_DEFAULT 64u                          /* values per key */
 #define KV_CONNECTIONS_MAX_DEFAULT 10000u                    /* per listener */
 #define KV_CONN_OUTPUT_BYTES_MAX_DEFAULT (64u * 1024u * 1024u) /* unsent replies per connection */
+/* Client request bytes held (decoded, not yet answered) across all connections of a node. */
+#define KV_NODE_INFLIGHT_BYTES_MAX_DEFAULT (512u * 1024u * 1024u)  /* 512 MiB per node */
 #define KV_IDLE_TIMEOUT_MS_DEFAULT 300000u                   /* 5 min without a byte */
 #define KV_FRAME_TIMEOUT_MS_DEFAULT 30000u                   /* a started frame must finish in 30 s */
 #define KV_REQUEST_TIMEOUT_MS_DEFAULT 5000u                  /* client request deadline */

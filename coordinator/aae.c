@@ -549,14 +549,19 @@ static void schedule(struct aae *a, uint64_t now)
     }
 }
 
-void aae_exchange_ended(struct aae *a, uint32_t partition, const char *peer, int status, uint64_t now)
+void aae_exchange_ended(struct aae *a, uint32_t partition, const char *peer, int status, uint64_t started_ms,
+                        uint64_t now)
 {
     struct aae_part *p = a->parts[partition];
     if (!p)
         return;
     p->exchanging = false;
-    if (status == KV_OK)
+    if (status == KV_OK) {
+        for (uint32_t j = 0; j < p->n_peers; j++)
+            if (strcmp(p->peers[j].id, peer) == 0 && started_ms > p->peers[j].synced_ms)
+                p->peers[j].synced_ms = started_ms;
         return;
+    }
     for (uint32_t j = 0; j < p->n_peers; j++) {
         uint64_t retry = now + a->cfg.failure_backoff_ms;
         if (strcmp(p->peers[j].id, peer) == 0 && p->peers[j].due_ms > retry)
@@ -691,4 +696,25 @@ void aae_get_stats(const struct aae *a, struct aae_stats *out)
     }
     for (uint32_t i = 0; i < a->cfg.exchanges_max; i++)
         out->exchanges_active += a->x[i].active;
+}
+
+uint32_t aae_partition_peers(const struct aae *a, uint32_t partition, const char **ids_out, uint32_t max)
+{
+    const struct aae_part *p = partition < a->cfg.partitions ? a->parts[partition] : NULL;
+    if (!p || !p->tree)
+        return 0;
+    for (uint32_t j = 0; j < p->n_peers && j < max; j++)
+        ids_out[j] = p->peers[j].id;
+    return p->n_peers;
+}
+
+uint64_t aae_partition_synced_since(const struct aae *a, uint32_t partition)
+{
+    const struct aae_part *p = partition < a->cfg.partitions ? a->parts[partition] : NULL;
+    if (!p || !p->tree)
+        return 0;
+    uint64_t t = UINT64_MAX;
+    for (uint32_t j = 0; j < p->n_peers; j++)
+        t = min_u64(t, p->peers[j].synced_ms);
+    return t;
 }

@@ -50,7 +50,8 @@
  * partition whose tree is being rebuilt neither starts exchanges nor
  * answers HASHES (KV_ESTATE), but takes writes and PUSHes.
  *
- * What the node must do (cluster mode):
+ * What the node must do (cluster mode; node/aae_net.h does it for kvnode,
+ * with the coordinator's writes reported through coord.h's write hook):
  *  - call aae_note_write(a, partition, key, old, new) after every write
  *    of a DATA key to its engine, other than the aae's own writes through
  *    ops.write (coordinated puts, replica puts, read repair, hint
@@ -232,5 +233,23 @@ struct aae_stats {
     uint64_t merge_errors;      /* objects that did not decode, merge or store */
 };
 void aae_get_stats(const struct aae *a, struct aae_stats *out);
+
+/* The other primary replicas of a held partition: up to max ids into
+ * ids_out (borrowed until the next aae_tick or ring change); returns how
+ * many there are (0 when not held). */
+uint32_t aae_partition_peers(const struct aae *a, uint32_t partition, const char **ids_out, uint32_t max);
+
+/*
+ * For tombstone purge gating: the latest time T (now_ms clock) such that
+ * every other primary of partition has completed an exchange with this
+ * node that started at or after T and ended KV_OK (both sides then hold
+ * the causal merge of what each held at T). 0 when some peer has none
+ * yet, or the partition is not held; UINT64_MAX when it has no peers
+ * (N = 1). Only exchanges initiated here count (this node learns nothing
+ * about how an exchange a peer initiated ended): for a pair where the
+ * peer has the smaller id, this node counts only the exchanges
+ * aae_repair forces from here. O(peers).
+ */
+uint64_t aae_partition_synced_since(const struct aae *a, uint32_t partition);
 
 #endif

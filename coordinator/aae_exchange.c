@@ -64,6 +64,7 @@ int aae_x_start(struct aae *a, struct aae_xchg *x, uint32_t partition, const cha
     x->active = true;
     x->partition = partition;
     strcpy(x->peer, peer);
+    x->started_ms = now;
     x->xid = kv_rand_next(&a->rng) | 1;
     x->seq = 0;
     x->in_flight = false;
@@ -108,7 +109,7 @@ void aae_x_finish(struct aae *a, struct aae_xchg *x, int status, uint64_t now)
                  kv_status_str(status));
     x->active = false;
     x->in_flight = false;
-    aae_exchange_ended(a, x->partition, x->peer, status, now);
+    aae_exchange_ended(a, x->partition, x->peer, status, x->started_ms, now);
 }
 
 /* ---- requests ---- */

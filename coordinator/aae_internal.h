@@ -57,6 +57,7 @@ struct aae_xchg {
     bool active;
     uint32_t partition;
     char peer[AAE_ID_BYTES_MAX + 1];
+    uint64_t started_ms;        /* for aae_partition_synced_since */
     uint64_t xid;
     uint32_t seq;               /* of the request in flight (or last sent) */
     enum aae_phase phase;
@@ -91,6 +92,7 @@ struct aae_peer {
     bool initiator;             /* this node's id is smaller: it starts the exchanges */
     bool forced;                /* aae_repair asked for one */
     uint64_t due_ms;
+    uint64_t synced_ms;         /* start of the last exchange from here that ended KV_OK; 0: none */
 };
 
 struct aae_part {
@@ -159,7 +161,8 @@ int aae_grow(void **arr, uint32_t *cap, uint32_t n, size_t elem) KV_MUST_USE;
 /* An exchange of partition with peer ended (called by aae_x_finish): the
  * partition may start another; after a failure the pair is retried after
  * failure_backoff_ms rather than a whole interval. */
-void aae_exchange_ended(struct aae *a, uint32_t partition, const char *peer, int status, uint64_t now_ms);
+void aae_exchange_ended(struct aae *a, uint32_t partition, const char *peer, int status, uint64_t started_ms,
+                        uint64_t now_ms);
 
 /* ---- aae_exchange.c ---- */
 int aae_x_start(struct aae *a, struct aae_xchg *x, uint32_t partition, const char *peer, uint64_t now_ms) KV_MUST_USE;

@@ -133,6 +133,8 @@ static const char *check_cluster_config(const struct coord_config *cfg)
         return "hints";
     if (cfg->hint_retry_min_ms == 0 || cfg->hint_retry_max_ms < cfg->hint_retry_min_ms)
         return "hint_retry";
+    if (cfg->tombstone_grace_ms > COORD_TTL_MS_MAX)
+        return "tombstone_grace_ms";
     return NULL;
 }
 
@@ -150,6 +152,8 @@ static int check_config(const struct coord_config *cfg)
         bad = "value_bytes_max";
     else if (cfg->siblings_max == 0 || cfg->siblings_max > COORD_SIBLINGS_LIMIT)
         bad = "siblings_max";
+    else if (cfg->conflict_mode != COORD_CONFLICT_DVV && cfg->conflict_mode != COORD_CONFLICT_LWW)
+        bad = "conflict_mode";
     else
         bad = check_cluster_config(cfg);
     if (bad) {
@@ -193,6 +197,8 @@ int coord_new(const struct coord_config *cfg, struct coord **out)
         return rc;
     }
     c->engine = cfg->engine;
+    if (cfg->write_hook)
+        c->hook = *cfg->write_hook;
     c->clock = cfg->clock ? cfg->clock : &kv_clock_real;
     memcpy(c->node_id, cfg->node_id, strlen(cfg->node_id) + 1);
     c->actor = kv_hash64(cfg->node_id, strlen(cfg->node_id), COORD_ACTOR_SEED);
@@ -200,6 +206,8 @@ int coord_new(const struct coord_config *cfg, struct coord **out)
     c->key_bytes_max = cfg->key_bytes_max;
     c->value_bytes_max = cfg->value_bytes_max;
     c->siblings_max = cfg->siblings_max;
+    c->lww = cfg->conflict_mode == COORD_CONFLICT_LWW;
+    c->tombstone_grace_ms = cfg->net ? cfg->tombstone_grace_ms : 0; /* standalone: the compaction filter */
     c->object_bytes_max = object_bytes_max(cfg->value_bytes_max);
     object_init(&c->old);
     object_init(&c->new);
@@ -237,6 +245,7 @@ void coord_free(struct coord *c)
         coord_reqs_free(c);
         coord_hints_free(c);
     }
+    kv_buf_free(&c->purge_cursor);
     free(c);
 }
 
@@ -414,6 +423,9 @@ int coord_handle_message(struct coord *c, const char *from, const struct coord_m
     case COORD_MSG_HINT_REPLY:
         rc = handle_reply(c, from, msg);
         break;
+    case COORD_MSG_PURGE_MARK:
+        rc = coord_purge_mark(c, msg);
+        break;
     default:
         rc = KV_EPROTO;
     }
@@ -431,14 +443,16 @@ void coord_tick(struct coord *c, uint64_t now_ms)
     c->now_ms = now_ms;
     coord_reqs_expire(c, now_ms);
     coord_hints_tick(c, now_ms);
+    coord_purge_tick(c, now_ms);
 }
 
 uint64_t coord_next_tick_ms(const struct coord *c)
 {
     if (!c->cluster)
         return UINT64_MAX;
-    uint64_t a = coord_reqs_next_ms(c), b = coord_hints_next_ms(c);
-    return a < b ? a : b;
+    uint64_t a = coord_reqs_next_ms(c), b = coord_hints_next_ms(c), p = coord_purge_next_ms(c);
+    a = a < b ? a : b;
+    return a < p ? a : p;
 }
 
 /* ---- compaction filter ---- */
@@ -450,4 +464,16 @@ enum engine_filter_decision coord_compaction_filter(void *arg, int level, struct
     if (!clock || key.len < KEYSPACE_PREFIX_BYTES || (unsigned char)key.data[0] != KEYSPACE_DATA)
         return ENGINE_FILTER_KEEP;
     return object_encoded_is_expired(value, clock->wall_ms(clock)) ? ENGINE_FILTER_DROP : ENGINE_FILTER_KEEP;
+}
+
+enum engine_filter_decision coord_compaction_filter_grace(void *arg, int level, struct kv_slice key,
+                                                          struct kv_slice value)
+{
+    const struct coord_ttl_filter *f = arg;
+    if (!f || !f->clock || key.len < KEYSPACE_PREFIX_BYTES || (unsigned char)key.data[0] != KEYSPACE_DATA)
+        return ENGINE_FILTER_KEEP;
+    uint64_t now = f->clock->wall_ms(f->clock);
+    if (now <= f->grace_ms)
+        return ENGINE_FILTER_KEEP;
+    return object_encoded_is_expired(value, now - f->grace_ms) ? ENGINE_FILTER_DROP : ENGINE_FILTER_KEEP;
 }

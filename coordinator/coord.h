@@ -41,11 +41,10 @@
  * siblings), and NX/XX conditions, EXPIRE, PERSIST and the value INCR
  * returns are judged on its copy too.
  *
- * Deletes write a tombstone sibling (invisible to reads). Tombstones must
- * outlive a grace period (COORD_TOMBSTONE_GRACE_MS) and, in a cluster,
- * reach every replica before they may be purged; purging them belongs to
- * anti-entropy (a later issue), so for now nothing drops them and
- * coord_compaction_filter keeps every object that holds one.
+ * Deletes write a tombstone sibling (invisible to reads). In a cluster a
+ * tombstone is purged only once every primary replica is known to hold it
+ * and it is older than cfg.tombstone_grace_ms (coordinator/coord_purge.c;
+ * 0: never); standalone, and in coord_compaction_filter, never.
  *
  * TTL. A value may carry an absolute expiry (wall-clock ms from the
  * struct kv_clock given in the config). Expired values read as absent at
@@ -92,7 +91,8 @@
  *  - optionally call coord_peer_up(c, id, now) when gossip sees a member
  *    come back, so hints for it go out at once rather than at the next
  *    scan;
- *  - not install coord_compaction_filter (see there).
+ *  - not install coord_compaction_filter (see there); with
+ *    tombstone_grace_ms set, install coord_compaction_filter_grace.
  * Time is read only from cfg.clock (mono_ms for deadlines, wall_ms for
  * TTLs and hint ages) and the `now` arguments; randomness only from a
  * generator seeded with cfg.rand_seed. No sockets, threads or timers.
@@ -116,6 +116,8 @@ struct coord_msg;
 /* A tombstone is kept at least this long (7 days) before anti-entropy may
  * purge it, so a replica that was down for less cannot resurrect data. */
 #define COORD_TOMBSTONE_GRACE_MS (7ull * 24 * 3600 * 1000)
+/* kvnode --tombstone-grace-ms default: 24 h (longer than the hint TTL). */
+#define COORD_TOMBSTONE_GRACE_MS_NODE (24ull * 3600 * 1000)
 
 /* Largest ttl_ms accepted by put/expire: 100 years, so now + ttl cannot
  * overflow and a typo'd TTL is refused rather than silently wrapped. */
@@ -162,6 +164,33 @@ struct coord_cluster_ops {
     void *ctx;
 };
 
+/*
+ * Write hook (cluster mode; anti-entropy, coordinator/aae.h): wrote() is
+ * called after every write of a DATA key this coordinator makes to the
+ * engine, once engine_put has returned KV_OK, before the coordinator
+ * returns to its caller: coordinated writes, replica writes, read repair
+ * received, hint deliveries accepted (and any later DATA write path, e.g.
+ * purges, must call coord_note_write, coord_internal.h). old_object is
+ * what the engine held just before (len 0: absent), new_object what it
+ * holds now (len 0: deleted); both valid during the call only. It must
+ * not call into the coord. Standalone batch puts (engine batches) are not
+ * reported: the hook is for cluster nodes.
+ */
+struct coord_write_hook {
+    void (*wrote)(void *ctx, uint32_t partition, struct kv_slice key, struct kv_slice old_object,
+                  struct kv_slice new_object);
+    void *ctx;
+};
+
+/* How concurrent writes are resolved; a cluster setting (every node must
+ * use the same: node/ refuses peers with another, see coordinator/README.md). */
+enum coord_conflict_mode {
+    COORD_CONFLICT_DVV = 0,     /* causal: concurrent writes become siblings (default) */
+    COORD_CONFLICT_LWW,         /* last writer wins: the highest (wall-clock stamp, actor)
+                                 * is kept, concurrent writes are DROPPED (and a skewed
+                                 * clock decides which) */
+};
+
 struct coord_config {
     const char *node_id;        /* this node's id (NUL-terminated, 1..KV_NODE_ID_BYTES_MAX bytes) */
     uint32_t partitions;        /* Q: power of two, 1..COORD_PARTITIONS_MAX; default 256; in a
@@ -171,6 +200,7 @@ struct coord_config {
     uint32_t key_bytes_max;     /* default KV_KEY_BYTES_MAX_DEFAULT; <= COORD_KEY_BYTES_LIMIT */
     uint32_t value_bytes_max;   /* default KV_VALUE_BYTES_MAX_DEFAULT; <= COORD_VALUE_BYTES_LIMIT */
     uint32_t siblings_max;      /* stored values per key; default KV_SIBLINGS_MAX_DEFAULT */
+    enum coord_conflict_mode conflict_mode; /* COORD_CONFLICT_DVV */
     const struct kv_clock *clock; /* time source (TTL); NULL: kv_clock_real */
     struct engine *engine;      /* borrowed; must outlive the coord */
 
@@ -187,6 +217,12 @@ struct coord_config {
     uint32_t hint_retry_min_ms; /* COORD_HINT_RETRY_MIN_MS_DEFAULT */
     uint32_t hint_retry_max_ms; /* COORD_HINT_RETRY_MAX_MS_DEFAULT; >= min */
     uint32_t hint_timeout_ms;   /* COORD_HINT_TIMEOUT_MS_DEFAULT */
+    const struct coord_write_hook *write_hook; /* NULL: none; copied (see struct coord_write_hook) */
+    /* Cluster: purge tombstones every primary is known to hold once they
+     * are this old (coordinator/README.md, "Tombstones and their purge");
+     * 0 (the default here; kvnode's default is COORD_TOMBSTONE_GRACE_MS_NODE):
+     * never purge. */
+    uint64_t tombstone_grace_ms;
 };
 
 /* Fills defaults; node_id and engine stay NULL and must be set. */
@@ -399,6 +435,8 @@ struct coord_stats {
     uint64_t replica_gets;      /* replica reads served for coordinators */
     uint64_t replica_puts;      /* replica writes merged here (hint deliveries included) */
     uint64_t replica_errors;    /* replica requests answered with an error */
+    uint64_t replica_timeouts;  /* replica (or forward, hint) requests still unanswered when
+                                 * their request's deadline passed */
     uint64_t bad_messages;      /* messages refused KV_EPROTO */
     uint64_t requests_in_flight;
     uint64_t hints_stored;      /* writes kept here as a hint for a down node */
@@ -406,8 +444,77 @@ struct coord_stats {
     uint64_t hints_expired;     /* hints dropped undelivered after hint_ttl_ms */
     uint64_t hints_pending;     /* hint keys stored here now */
     uint64_t hint_failures;     /* delivery attempts that failed or timed out */
+    uint64_t purge_marks;       /* tombstones marked here as held by every primary */
+    uint64_t tombstones_purged; /* marked tombstones deleted here after the grace period */
 };
 void coord_get_stats(const struct coord *c, struct coord_stats *out);
+
+/* Ownership handoff (coordinator/handoff.h): merges `object` into this
+ * node's copy of key, causally (object_merge, like a replica write: never
+ * a blind overwrite), durably, calling the write hook when it changes
+ * anything. KV_OK, KV_EINVAL (bad key), KV_ECORRUPT (bad object), engine
+ * errors. Synchronous; cluster mode or standalone. */
+int coord_merge_local(struct coord *c, struct kv_slice key, struct kv_slice object) KV_MUST_USE;
+
+/* Hinted handoff per target node (kvctl hints): what this node holds for
+ * it now (read from the engine's HINT range) and what became of the hints
+ * it held since coord_new. */
+struct coord_hint_target {
+    char node_id[KV_NODE_ID_BYTES_MAX + 1];
+    uint64_t held;              /* hint keys held for it now */
+    uint64_t bytes;             /* their engine key + record bytes */
+    uint64_t oldest_age_ms;     /* wall-clock age of the oldest held; 0 when none */
+    uint64_t delivered;
+    uint64_t expired;
+    uint64_t failed;            /* delivery attempts */
+};
+/* Fills out[0..cap) with one entry per target that has hints held or
+ * counted, sorted by node id, and *n_out with their number (targets past
+ * cap are left out: *n_out <= cap). Scans every hint key: O(hints held).
+ * KV_OK, or the engine's error (nothing written). */
+int coord_hint_report(struct coord *c, struct coord_hint_target *out, size_t cap, size_t *n_out) KV_MUST_USE;
+
+/* ---- per-replica inspection (kvctl local-get; coordinator/coord_inspect.c) ----
+ * What THIS node's engine holds for one key, without asking any other
+ * node: its own replica (the DATA object of the key's partition) and any
+ * hint copies it keeps for other nodes. Everything is shown, tombstones
+ * and expired values included, so a test can check that a replica holds
+ * a write (or its tombstone). */
+struct coord_local_sibling {
+    struct kv_slice value;      /* register bytes; a counter as a decimal string; empty for a tombstone */
+    uint64_t expires_at_ms;     /* wall clock; 0 = never */
+    bool tombstone;
+    bool counter;
+    bool expired;               /* expires_at_ms has passed (the value reads as absent) */
+    bool has_dot;               /* false for an anonymous value */
+    uint64_t dot_actor, dot_counter;
+    uint64_t stamp_ms;          /* last-writer-wins stamp; 0 = none */
+};
+struct coord_local_clock_entry {
+    uint64_t actor;             /* a coordinator's actor id (XXH64 of its node id) */
+    uint64_t counter;           /* its events 1..counter are covered */
+    bool self;                  /* the actor is this node */
+};
+struct coord_local_copy {
+    struct kv_slice hint_for;   /* empty: this node's own replica; else the node this hint is for */
+    uint64_t hint_stored_at_ms; /* hints: wall-clock time it was stored */
+    uint64_t object_bytes;      /* encoded object size */
+    uint32_t nsiblings;         /* every stored sibling, tombstones and expired ones too */
+    const struct coord_local_sibling *siblings;
+    uint32_t nclock;
+    const struct coord_local_clock_entry *clock;
+};
+/* Called once per copy found; the copy and all it points to are valid
+ * during the call only. A return other than KV_OK stops the walk and is
+ * returned by coord_local_inspect. */
+typedef int (*coord_local_copy_fn)(void *arg, const struct coord_local_copy *copy);
+/* Walks the copies of key held here: the own replica first (if any), then
+ * hints by target id. *partition_out = the key's partition. KV_OK (also
+ * when nothing is held), KV_ETOOBIG for an over-long key, KV_ECORRUPT for
+ * an unreadable object, an engine error, or fn's error. Cost: one engine
+ * get plus one seek and one get per hint target. */
+int coord_local_inspect(struct coord *c, struct kv_slice key, uint32_t *partition_out,
+                        coord_local_copy_fn fn, void *arg) KV_MUST_USE;
 
 /* ---- compaction filter ----
  * Drops an engine entry that is a stored object (keyspace DATA kind)
@@ -418,12 +525,28 @@ void coord_get_stats(const struct coord *c, struct coord_stats *out);
  * thread-safe and outlive the engine):
  *     static struct engine_compaction_filter f = { coord_compaction_filter, NULL };
  *     f.arg = (void *)clock;  eo.compaction_filter = &f;
- * Standalone only: in a cluster, a replica that purged an object would
- * re-issue dots another replica still holds for it (a later write could
- * then be mistaken for the old one and dropped), so cluster nodes must
- * not install it until anti-entropy gates purging like tombstone purge
- * (every replica has expired the object). */
+ * Standalone only: in a cluster, a replica that purged an object at once
+ * could re-issue dots another replica still holds for it (a later write
+ * could then be mistaken for the old one and dropped); cluster nodes use
+ * coord_compaction_filter_grace (below) instead. */
 enum engine_filter_decision coord_compaction_filter(void *arg, int level, struct kv_slice key,
                                                     struct kv_slice value);
+
+/* The cluster's compaction filter: drops a DATA object only once every
+ * value in it expired at least grace_ms ago (tombstones are never dropped
+ * here: coord_purge.c purges them). Safe in a cluster because (1) every
+ * replica computes the same expiry, so a replica holding the write holds
+ * it expired too, and a replica that missed it gets it back from read
+ * repair or anti-entropy within the grace period; (2) with
+ * tombstone_grace_ms set, the coordinator starts a key it does not hold
+ * at a wall-clock dot counter, so no dot of the purged object is reused.
+ * Install with arg = a struct coord_ttl_filter (outliving the engine);
+ * only with cfg.tombstone_grace_ms > 0. */
+struct coord_ttl_filter {
+    const struct kv_clock *clock;
+    uint64_t grace_ms;
+};
+enum engine_filter_decision coord_compaction_filter_grace(void *arg, int level, struct kv_slice key,
+                                                          struct kv_slice value);
 
 #endif

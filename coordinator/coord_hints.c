@@ -162,6 +162,9 @@ static enum scan_step scan_one(struct coord *c, struct kv_slice ekey, struct kv_
         return SCAN_NEXT; /* never drop what cannot be read; logged by nobody, counted nowhere: rare */
     if (hint_expired(stored_at, coord_wall_ms(c), c->hint_ttl_ms)) {
         if (engine_delete(c->engine, ekey) == KV_OK) {
+            struct hint_peer *p = peer_find(c, target, true);
+            if (p)
+                p->expired++;
             c->stats.hints_expired++;
             c->stats.hints_pending -= c->stats.hints_pending > 0;
         }
@@ -237,6 +240,7 @@ static void delivery_failed(struct coord *c, struct coord_req *r)
     struct hint_peer *p = peer_find(c, kv_slice_str(r->t[0].node), true);
     c->stats.hint_failures++;
     if (p) {
+        p->failed++;
         p->failures++;
         p->next_ms = c->now_ms + hint_backoff_ms(p->failures, c->hint_retry_min_ms, c->hint_retry_max_ms, &c->rand);
     }
@@ -251,6 +255,9 @@ static void delivered(struct coord *c, struct coord_req *r)
     if (rc == KV_OK && kv_hash64(c->stored.data, c->stored.len, 0) == r->hint_hash) {
         rc = engine_delete(c->engine, ekey);
         if (rc == KV_OK) {
+            struct hint_peer *p = peer_find(c, kv_slice_str(r->t[0].node), true);
+            if (p)
+                p->delivered++;
             c->stats.hints_delivered++;
             c->stats.hints_pending -= c->stats.hints_pending > 0;
         } else {
@@ -274,3 +281,73 @@ void coord_hint_reply(struct coord *c, struct coord_req *r, const char *from, co
 }
 
 void coord_hint_deadline(struct coord *c, struct coord_req *r) { delivery_failed(c, r); }
+
+/* ---- the per-target report ---- */
+
+/* The report entry of target, added (zeroed, peer counters copied) if new.
+ * NULL when cap entries are taken. */
+static struct coord_hint_target *report_entry(struct coord *c, struct coord_hint_target *out, size_t cap,
+                                              size_t *n, struct kv_slice target)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strlen(out[i].node_id) == target.len && memcmp(out[i].node_id, target.data, target.len) == 0)
+            return &out[i];
+    if (*n == cap || target.len > KV_NODE_ID_BYTES_MAX)
+        return NULL;
+    struct coord_hint_target *t = &out[(*n)++];
+    memset(t, 0, sizeof *t);
+    memcpy(t->node_id, target.data, target.len);
+    const struct hint_peer *p = peer_find(c, target, false);
+    if (p) {
+        t->delivered = p->delivered;
+        t->expired = p->expired;
+        t->failed = p->failed;
+    }
+    return t;
+}
+
+static int by_node_id(const void *a, const void *b)
+{
+    return strcmp(((const struct coord_hint_target *)a)->node_id, ((const struct coord_hint_target *)b)->node_id);
+}
+
+int coord_hint_report(struct coord *c, struct coord_hint_target *out, size_t cap, size_t *n_out)
+{
+    struct engine_iter *it;
+    int rc = engine_iter_new(c->engine, NULL, &it);
+    if (rc != KV_OK)
+        return rc;
+    size_t n = 0;
+    uint64_t wall = coord_wall_ms(c);
+    char first = (char)KEYSPACE_HINT;
+    for (engine_iter_seek(it, kv_slice_make(&first, 1)); engine_iter_valid(it); engine_iter_next(it)) {
+        struct kv_slice k = engine_iter_key(it), v = engine_iter_value(it), target, key, object;
+        if (k.len == 0 || (unsigned char)k.data[0] != KEYSPACE_HINT)
+            break;
+        uint32_t partition;
+        uint64_t stored_at;
+        if (keyspace_hint_decode(&c->ks, k, &target, &partition, &key) != KV_OK)
+            continue; /* unreadable keys are skipped by delivery too */
+        struct coord_hint_target *t = report_entry(c, out, cap, &n, target);
+        if (!t)
+            continue;
+        t->held++;
+        t->bytes += k.len + v.len;
+        if (hint_record_decode(v, &stored_at, &object) == KV_OK && wall > stored_at &&
+            wall - stored_at > t->oldest_age_ms)
+            t->oldest_age_ms = wall - stored_at;
+    }
+    rc = engine_iter_status(it);
+    engine_iter_free(it);
+    if (rc != KV_OK)
+        return rc;
+    /* Targets with nothing held now but a history since start-up. */
+    for (uint32_t i = 0; i < c->npeers; i++) {
+        const struct hint_peer *p = &c->peers[i];
+        if (p->delivered || p->expired || p->failed)
+            (void)report_entry(c, out, cap, &n, kv_slice_str(p->id));
+    }
+    qsort(out, n, sizeof *out, by_node_id);
+    *n_out = n;
+    return KV_OK;
+}

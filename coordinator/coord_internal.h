@@ -11,6 +11,8 @@
  *   coord_write.c    quorum writes and forwarding to a primary
  *   coord_replica.c  serving replica reads / writes, storing hints
  *   coord_hints.c    hint delivery, retry and expiry
+ *   coord_purge.c    tombstone purge: marks, markers, the scan, dot seeding
+ *   coord_inspect.c  coord_local_inspect (kvctl local-get)
  *
  * Not part of the public interface; everything here runs on the coord's
  * one thread.
@@ -50,6 +52,9 @@
  * twice); a generation holds at most 1 Mi ids (8 MiB) before it rotates. */
 #define COORD_FORWARD_DEDUP_MS 60000u
 #define COORD_FORWARD_DEDUP_IDS_MAX (1u << 20)
+/* Purge markers (coord_purge.c): looked at per scan, and the scan period. */
+#define COORD_PURGE_SCAN_KEYS_MAX 64u
+#define COORD_PURGE_SCAN_MS 1000u
 /* Buffers of a request above this are released when it ends (64 KiB). */
 #define COORD_REQ_KEEP_BYTES (64u * 1024u)
 
@@ -124,6 +129,9 @@ struct coord_req {
     /* A write's result, held until W acks (its context in ctx). */
     struct coord_write_result wr;
     uint64_t hint_hash;         /* HINT: hash of the record sent */
+    bool purge_track;           /* WRITE of a tombstone: after the answer, wait for every
+                                 * primary's ack, then send PURGE_MARK (coord_purge.c) */
+    uint64_t purge_dot_counter; /* the tombstone's dot is (c->actor, this) */
     uint32_t ntargets;
     /* kept across reuse */
     struct kv_buf key;
@@ -161,6 +169,9 @@ struct hint_peer {
     coord_node_id id;
     uint32_t failures;
     uint64_t next_ms;           /* no delivery to it before */
+    uint64_t delivered;         /* hints for it acknowledged and deleted (coord_hint_report) */
+    uint64_t expired;           /* hints for it dropped after hint_ttl_ms */
+    uint64_t failed;            /* delivery attempts to it that failed or timed out */
 };
 
 struct batch_value {            /* a value of a batch get, by offset into the batch arena */
@@ -180,6 +191,7 @@ struct coord {
     uint32_t key_bytes_max;
     uint32_t value_bytes_max;
     uint32_t siblings_max;
+    bool lww;                   /* conflict_mode COORD_CONFLICT_LWW: records stamped, one value kept */
     uint64_t object_bytes_max;
     struct coord_stats stats;
 
@@ -201,6 +213,8 @@ struct coord {
     size_t *rec_offs;
     uint32_t rec_offs_cap;
     bool wrote;                 /* the last local write operation stored an object */
+    bool stored_found;          /* coord_load found an object: `stored` holds its bytes */
+    struct coord_write_hook hook; /* write_hook of the config; wrote == NULL: none */
 
     /* Batch state (standalone), reused. */
     struct engine_batch *wbatch;
@@ -259,6 +273,11 @@ struct coord {
     struct kv_buf hint_cursor;  /* scans resume after this key ("" = from the start) */
     struct hint_peer *peers;
     uint32_t npeers, peers_cap;
+
+    /* Tombstone purge (coord_purge.c); tombstone_grace_ms == 0: off. */
+    uint64_t tombstone_grace_ms;
+    uint64_t purge_next_ms;     /* next marker scan (monotonic) */
+    struct kv_buf purge_cursor; /* the scan resumes after this marker key ("" = from the start) */
 };
 
 /* ---- coord.c ---- */
@@ -275,6 +294,11 @@ int coord_check_key(const struct coord *c, struct kv_slice key) KV_MUST_USE;
 int coord_check_write(const struct coord *c, const struct coord_write *w) KV_MUST_USE;
 /* Reads key's object into c->old (empty if absent); c->ekey = its engine key. */
 int coord_load(struct coord *c, struct kv_slice key) KV_MUST_USE;
+/* Reports a DATA write of key (old -> new object bytes; len 0: absent) to
+ * the write hook, if any (coord.h, struct coord_write_hook). Call it right
+ * after the engine write succeeded. */
+void coord_note_write(struct coord *c, struct kv_slice key, struct kv_slice old_object,
+                      struct kv_slice new_object);
 /* Applies w to the local object and stores the result (c->wrote, c->encoded);
  * r->context points into c->ctx. */
 void coord_local_write(struct coord *c, const struct coord_write *w, struct coord_write_result *r);
@@ -346,6 +370,21 @@ int coord_hint_store(struct coord *c, const char *target, uint32_t partition, st
 /* ---- coord_hints.c ---- */
 int coord_hints_init(struct coord *c, const struct coord_config *cfg) KV_MUST_USE;
 void coord_hints_free(struct coord *c);
+/* ---- coord_purge.c ---- */
+/* Whether the tombstone write just stored (c->new) can be tracked for a
+ * purge mark: purge on, every target of r a primary, all N of them. Sets
+ * r->purge_dot_counter. */
+bool coord_purge_trackable(struct coord *c, struct coord_req *r, const struct coord_route *rt);
+/* Every target acked r's tombstone: PURGE_MARK to each (itself directly). */
+void coord_purge_marks_send(struct coord *c, struct coord_req *r);
+/* A PURGE_MARK from a coordinator (or this node): records a marker. */
+int coord_purge_mark(struct coord *c, const struct coord_msg *m);
+void coord_purge_tick(struct coord *c, uint64_t now);
+uint64_t coord_purge_next_ms(const struct coord *c);
+/* Cluster with purge on and key absent here: seeds c->old's clock with
+ * this actor at the wall clock (see coord_purge.c, "Dots after a purge"). */
+int coord_purge_seed_clock(struct coord *c);
+
 void coord_hints_tick(struct coord *c, uint64_t now);
 uint64_t coord_hints_next_ms(const struct coord *c);
 void coord_hint_reply(struct coord *c, struct coord_req *r, const char *from, const struct coord_msg *m);

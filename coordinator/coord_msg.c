@@ -106,6 +106,15 @@ void coord_msg_to_proto(const struct coord_msg *m, struct coord_msg_proto *p)
         p->cm.body_case = RINGKV__CLUSTER_MESSAGE__BODY_HINT_DELIVERY_REPLY;
         p->cm.hint_delivery_reply = &p->u.hint_reply;
         break;
+    case COORD_MSG_PURGE_MARK:
+        ringkv__purge_mark__init(&p->u.purge);
+        p->u.purge.partition = m->partition;
+        p->u.purge.key = bin(m->key);
+        p->u.purge.dot_actor = m->dot_actor;
+        p->u.purge.dot_counter = m->dot_counter;
+        p->cm.body_case = RINGKV__CLUSTER_MESSAGE__BODY_PURGE_MARK;
+        p->cm.purge_mark = &p->u.purge;
+        break;
     }
 }
 
@@ -165,6 +174,13 @@ static int request_from_proto(const Ringkv__ClusterMessage *cm, struct coord_msg
         out->partition = cm->hint_delivery->partition;
         out->key = slice(cm->hint_delivery->key);
         out->object = slice(cm->hint_delivery->object);
+        return KV_OK;
+    case RINGKV__CLUSTER_MESSAGE__BODY_PURGE_MARK:
+        out->type = COORD_MSG_PURGE_MARK;
+        out->partition = cm->purge_mark->partition;
+        out->key = slice(cm->purge_mark->key);
+        out->dot_actor = cm->purge_mark->dot_actor;
+        out->dot_counter = cm->purge_mark->dot_counter;
         return KV_OK;
     default:
         return KV_EPROTO;
@@ -241,6 +257,6 @@ const char *coord_msg_type_str(enum coord_msg_type t)
 {
     static const char *const names[] = { "?", "replica_get", "replica_get_reply", "replica_put",
                                          "replica_put_reply", "forward", "forward_reply", "hint",
-                                         "hint_reply" };
+                                         "hint_reply", "purge_mark" };
     return (unsigned)t <= COORD_MSG_TYPE_MAX ? names[t] : "?";
 }

@@ -47,8 +47,9 @@ enum coord_msg_type {
     COORD_MSG_FORWARD_REPLY,
     COORD_MSG_HINT,
     COORD_MSG_HINT_REPLY,
+    COORD_MSG_PURGE_MARK,       /* every primary holds this tombstone (no reply) */
 };
-#define COORD_MSG_TYPE_MAX COORD_MSG_HINT_REPLY
+#define COORD_MSG_TYPE_MAX COORD_MSG_PURGE_MARK
 
 /* The write a FORWARD asks the primary to coordinate (cluster.proto WriteOp). */
 enum coord_write_op {
@@ -80,6 +81,8 @@ struct coord_msg {
     /* FORWARD_REPLY */
     bool flag;                  /* DELETE existed; EXPIRE / PERSIST applied */
     int64_t value_i64;          /* INCR result */
+    /* PURGE_MARK (partition, key and): the tombstone's dot */
+    uint64_t dot_actor, dot_counter;
 };
 
 /* Room for the protobuf form of one message: coord_msg_to_proto fills it
@@ -95,6 +98,7 @@ struct coord_msg_proto {
         Ringkv__ForwardWriteReply fwd_reply;
         Ringkv__HintDelivery hint;
         Ringkv__HintDeliveryReply hint_reply;
+        Ringkv__PurgeMark purge;
     } u;
 };
 

@@ -97,8 +97,13 @@ int coord_merge_store(struct coord *c, struct kv_slice key, struct kv_slice obje
     if (rc != KV_OK)
         return rc;
     struct kv_slice k = kv_slice_make(c->ekey.data, c->ekey.len);
-    if (object_siblings(&c->old) == 0 && c->old.clock.nentries == 0)
-        return engine_put(c->engine, k, object); /* checked canonical by object_decode */
+    if (object_siblings(&c->old) == 0 && c->old.clock.nentries == 0) {
+        rc = engine_put(c->engine, k, object); /* checked canonical by object_decode */
+        if (rc == KV_OK)
+            coord_note_write(c, key, c->stored_found ? kv_slice_make(c->stored.data, c->stored.len)
+                                                     : kv_slice_make(NULL, 0), object);
+        return rc;
+    }
     rc = object_merge(&c->old, &c->rin, DVV_VALUES_MAX, &c->rout);
     if (rc == KV_OK) {
         kv_buf_reset(&c->rbuf);
@@ -109,7 +114,16 @@ int coord_merge_store(struct coord *c, struct kv_slice key, struct kv_slice obje
     struct kv_slice merged = kv_slice_make(c->rbuf.data, c->rbuf.len);
     if (kv_slice_eq(merged, kv_slice_make(c->stored.data, c->stored.len)))
         return KV_OK; /* nothing new: an old or repeated message */
-    return engine_put(c->engine, k, merged);
+    rc = engine_put(c->engine, k, merged);
+    if (rc == KV_OK)
+        coord_note_write(c, key, kv_slice_make(c->stored.data, c->stored.len), merged);
+    return rc;
+}
+
+int coord_merge_local(struct coord *c, struct kv_slice key, struct kv_slice object)
+{
+    int rc = coord_check_key(c, key);
+    return rc == KV_OK ? coord_merge_store(c, key, object) : rc;
 }
 
 /* The object of the hint at c->ekey merged with c->rin, into c->rbuf.

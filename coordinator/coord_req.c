@@ -157,6 +157,8 @@ void coord_reqs_expire(struct coord *c, uint64_t now)
             next = r->deadline_ms < next ? r->deadline_ms : next;
             continue;
         }
+        for (uint32_t t = 0; t < r->ntargets; t++)
+            c->stats.replica_timeouts += r->t[t].state == TARGET_PENDING && !r->t[t].local;
         /* Each handler ends the request (callbacks may start others, in
          * slots this walk may or may not visit: their deadlines are later). */
         switch (r->kind) {
@@ -322,17 +324,26 @@ int coord_route(struct coord *c, struct kv_slice key, bool primary_only, struct 
     return KV_OK;
 }
 
+/* Copies a node id, cut to size - 1 bytes. Not snprintf: that was 5% of a
+ * coordinator's instructions per request (three ids per request). */
+static void copy_node_id(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt)
 {
     r->ntargets = rt->plan.n;
     for (uint32_t i = 0; i < rt->plan.n; i++) {
         struct coord_target *t = &r->t[i];
         const struct quorum_target *q = &rt->plan.t[i];
-        snprintf(t->node, sizeof t->node, "%s", coord_route_node(rt, q->pref));
+        copy_node_id(t->node, sizeof t->node, coord_route_node(rt, q->pref));
         if (q->hint_for == QUORUM_NONE)
             t->hint_for[0] = 0;
         else
-            snprintf(t->hint_for, sizeof t->hint_for, "%s", coord_route_node(rt, q->hint_for));
+            copy_node_id(t->hint_for, sizeof t->hint_for, coord_route_node(rt, q->hint_for));
         t->state = TARGET_PENDING;
         t->local = q->pref == rt->self;
         t->found = false;

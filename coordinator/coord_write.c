@@ -22,13 +22,17 @@
  * Timeouts tell the truth (quorum.h):
  *  - fewer live targets than W when the write starts: KV_EUNAVAIL,
  *    nothing stored, nothing sent;
- *  - the local store fails: that error, nothing sent;
+ *  - the local store fails: that error, nothing sent (a disk error is
+ *    KV_EINDOUBT: the record may be in the log and replayed at restart);
  *  - otherwise the write exists on this node at least: if W acks do not
  *    arrive before the deadline, or too many targets fail for W to be
  *    reachable, the answer is KV_EINDOUBT;
  *  - a forward without an answer by its deadline: KV_EINDOUBT (the
  *    primary may have applied it); the primary's own answer is relayed.
- * A write that met W answers at once; the acks still out are ignored.
+ * A write that met W answers at once; the acks still out are ignored -
+ * except for a delete whose targets are all N primaries (with tombstone
+ * purge on): its request stays until every ack is in, then sends the purge
+ * marks (coord_purge.c), or ends silently at a failure or its deadline.
  */
 #include <stdio.h>
 #include <string.h>
@@ -62,25 +66,52 @@ static void fail_write(struct coord *c, enum coord_write_op op, union coord_cb c
     deliver(c, op, cb, arg, relay_node, relay_req_id, &res);
 }
 
-/* Ends r with status (its held result when KV_OK). */
-static void finish(struct coord *c, struct coord_req *r, int status)
+/* Gives the caller r's outcome (its held result when KV_OK). */
+static void answer(struct coord *c, struct coord_req *r, int status)
 {
     struct coord_write_result res = { status, { NULL, 0 }, false, 0 };
     if (status == KV_OK) {
         res = r->wr;
         res.context = kv_slice_make(r->ctx.data, r->ctx.len);
     }
+    r->answered = true;
     deliver(c, r->op, r->cb, r->arg, r->relay ? r->relay_node : NULL, r->relay_req_id, &res);
+}
+
+/* Ends r with status (its held result when KV_OK). */
+static void finish(struct coord *c, struct coord_req *r, int status)
+{
+    answer(c, r, status);
     coord_req_release(c, r);
+}
+
+/* A tombstone tracked for purge, already answered: with every target's ack
+ * the purge marks go out (coord_purge.c); a failed target ends it. */
+static void purge_progress(struct coord *c, struct coord_req *r)
+{
+    if (r->tally.ok == r->ntargets) {
+        coord_purge_marks_send(c, r);
+        coord_req_release(c, r);
+    } else if (r->tally.failed > 0) {
+        coord_req_release(c, r);
+    }
 }
 
 static void progress(struct coord *c, struct coord_req *r)
 {
+    if (r->answered) {
+        purge_progress(c, r);
+        return;
+    }
     enum quorum_state st = quorum_tally_state(&r->tally);
-    if (st == QUORUM_MET)
+    if (st == QUORUM_MET && r->purge_track) {
+        answer(c, r, KV_OK);
+        purge_progress(c, r);
+    } else if (st == QUORUM_MET) {
         finish(c, r, KV_OK);
-    else if (st == QUORUM_LOST)
+    } else if (st == QUORUM_LOST) {
         finish(c, r, quorum_write_failure_status(true)); /* stored here already */
+    }
 }
 
 /* Forwards w to the first live primary; its answer is relayed to the caller. */
@@ -202,8 +233,10 @@ void coord_write_start(struct coord *c, const struct coord_write *w, const struc
         finish(c, r, KV_EINDOUBT);
         return;
     }
-    /* W met by the local write alone: answer, and let the copies go without acks. */
-    bool met = need <= 1;
+    /* W met by the local write alone: answer, and let the copies go without
+     * acks - unless a tombstone waits for every ack (purge marks). */
+    r->purge_track = w->op == COORD_OP_DELETE && coord_purge_trackable(c, r, &rt);
+    bool met = need <= 1 && !r->purge_track;
     replicate(c, r, &rt, met ? 0 : r->id);
     progress(c, r);
 }
@@ -237,5 +270,9 @@ void coord_forward_reply(struct coord *c, struct coord_req *r, const char *from,
 void coord_write_deadline(struct coord *c, struct coord_req *r)
 {
     /* A write here is stored locally; a forward may have been applied by the primary. */
+    if (r->answered) { /* a tombstone that missed some acks: no purge mark */
+        coord_req_release(c, r);
+        return;
+    }
     finish(c, r, quorum_write_failure_status(true));
 }

@@ -54,6 +54,7 @@ enum keyspace_kind {
     KEYSPACE_DATA = 0x01,   /* stored objects (coordinator/object.h) */
     KEYSPACE_HINT = 0x02,   /* hinted handoff: objects kept for another node */
     KEYSPACE_META = 0x03,   /* reserved: node metadata */
+    KEYSPACE_PURGE = 0x04,  /* purge markers: same layout as DATA (coordinator/coord_purge.c) */
 };
 
 #define KEYSPACE_PREFIX_BYTES (1 + 2)           /* kind + be16 partition */

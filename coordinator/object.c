@@ -27,8 +27,12 @@ static bool record_parse(struct kv_slice rec, struct object_sibling *out)
     p = dvv_get_varint(p, limit, UINT64_MAX, &expires);
     if (!p)
         return false;
+    uint64_t stamp = 0;
+    if ((flags & OBJECT_FLAG_STAMPED) && !(p = dvv_get_varint(p, limit, UINT64_MAX, &stamp)))
+        return false;
     out->flags = flags;
     out->expires_at_ms = expires;
+    out->stamp_ms = stamp;
     out->payload = kv_slice_make(p, (size_t)(limit - p));
     return true;
 }
@@ -70,7 +74,7 @@ static int record_check(struct kv_slice rec, struct object_sibling *out)
 {
     struct object_sibling s = { 0 };
     if (!record_parse(rec, &s) || (s.flags & ~OBJECT_FLAGS_KNOWN) ||
-        s.flags == (OBJECT_FLAG_TOMBSTONE | OBJECT_FLAG_COUNTER))
+        (s.flags & (OBJECT_FLAG_TOMBSTONE | OBJECT_FLAG_COUNTER)) == (OBJECT_FLAG_TOMBSTONE | OBJECT_FLAG_COUNTER))
         return KV_ECORRUPT;
     if ((s.flags & OBJECT_FLAG_TOMBSTONE) && s.payload.len != 0)
         return KV_ECORRUPT;
@@ -107,7 +111,66 @@ int object_encode(const struct object *o, struct kv_buf *out)
 int object_merge(const struct object *a, const struct object *b, uint32_t siblings_max,
                  struct object *out)
 {
-    return dvv_sync(&a->clock, &b->clock, siblings_max, &out->clock);
+    int rc = dvv_sync(&a->clock, &b->clock, siblings_max, &out->clock);
+    if (rc == KV_OK)
+        object_lww_resolve(out);
+    return rc;
+}
+
+uint64_t object_max_stamp(const struct object *o)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < object_siblings(o); i++) {
+        struct object_sibling s;
+        object_sibling(o, i, &s);
+        m = s.stamp_ms > m ? s.stamp_ms : m;
+    }
+    return m;
+}
+
+/* Whether candidate (stamp, actor, counter) beats the best so far. */
+static bool lww_beats(uint64_t stamp, uint64_t actor, uint64_t counter, uint64_t bs, uint64_t ba, uint64_t bc)
+{
+    if (stamp != bs)
+        return stamp > bs;
+    return actor != ba ? actor > ba : counter > bc;
+}
+
+uint32_t object_lww_resolve(struct object *o)
+{
+    struct dvv *d = &o->clock;
+    bool stamped = false;
+    for (uint32_t i = 0; i < object_siblings(o) && !stamped; i++) {
+        struct object_sibling s;
+        object_sibling(o, i, &s);
+        stamped = (s.flags & OBJECT_FLAG_STAMPED) != 0;
+    }
+    if (!stamped || d->nvalues == 0)
+        return 0;
+    /* Candidates: the newest value of each entry (older ones of the same
+     * actor are superseded by it: a coordinator stamps above what it holds). */
+    uint32_t win = UINT32_MAX;
+    uint64_t bs = 0, ba = 0, bc = 0;
+    for (uint32_t e = 0; e < d->nentries; e++) {
+        const struct dvv_entry *en = &d->entries[e];
+        if (en->nvalues == 0)
+            continue;
+        struct object_sibling s;
+        object_sibling(o, en->first, &s);
+        if (win == UINT32_MAX || lww_beats(s.stamp_ms, en->id, en->counter, bs, ba, bc)) {
+            win = e;
+            bs = s.stamp_ms, ba = en->id, bc = en->counter;
+        }
+    }
+    uint32_t before = d->nvalues;
+    struct kv_slice keep = d->values[d->entries[win].first];
+    for (uint32_t e = 0; e < d->nentries; e++) {
+        d->entries[e].first = e <= win ? 0 : 1;
+        d->entries[e].nvalues = e == win;
+    }
+    d->values[0] = keep;
+    d->nvalues = 1;
+    return before - 1;
 }
 
 static struct kv_slice sibling_bytes(const struct object *o, uint32_t i)
@@ -191,10 +254,19 @@ bool object_encoded_is_expired(struct kv_slice in, uint64_t now_ms)
 int object_record_append(struct kv_buf *out, uint8_t flags, uint64_t expires_at_ms,
                          struct kv_slice payload)
 {
+    assert(!(flags & OBJECT_FLAG_STAMPED));
+    return object_record_append_stamped(out, flags, expires_at_ms, 0, payload);
+}
+
+int object_record_append_stamped(struct kv_buf *out, uint8_t flags, uint64_t expires_at_ms, uint64_t stamp_ms,
+                                 struct kv_slice payload)
+{
     assert(!(flags & ~OBJECT_FLAGS_KNOWN));
     char hdr[OBJECT_RECORD_HEADER_BYTES_MAX];
     hdr[0] = (char)flags;
     char *end = kv_put_varint64(hdr + 1, expires_at_ms);
+    if (flags & OBJECT_FLAG_STAMPED)
+        end = kv_put_varint64(end, stamp_ms);
     int rc = kv_buf_reserve(out, (size_t)(end - hdr) + payload.len);
     if (rc == KV_OK)
         rc = kv_buf_append(out, hdr, (size_t)(end - hdr));

@@ -6,12 +6,16 @@
  * PN-counter state, each with an optional absolute expiry:
  *
  *   object   := OBJECT_FORMAT_V1:u8 clock            (clock: dvv.h grammar)
- *   record   := flags:u8 expires_at_ms:varint64 payload   (one clock value)
+ *   record   := flags:u8 expires_at_ms:varint64 [stamp_ms:varint64] payload
+ *              (one clock value)
  *     flags:   OBJECT_FLAG_TOMBSTONE (0x01)  payload is empty
  *              OBJECT_FLAG_COUNTER   (0x02)  payload is a counter
  *              neither                       payload is the register's data
- *              (never both; other bits zero)
+ *              (never both)
+ *              OBJECT_FLAG_STAMPED   (0x04)  stamp_ms is present (last-writer-
+ *                                            wins mode); other bits zero
  *     expires_at_ms: wall-clock ms since the epoch; 0 = never
+ *     stamp_ms: wall-clock ms of the write, from its coordinator (LWW)
  *   counter  := n:varint32 (actor:fixed64 p:varint64 n:varint64){n}
  *              actors strictly increasing, n <= OBJECT_COUNTER_ACTORS_MAX
  *
@@ -37,6 +41,14 @@
  * or expires_at_ms != 0 && expires_at_ms <= now. A key whose object has
  * no visible sibling reads as absent.
  *
+ * Last writer wins (a cluster setting, coordinator/README.md): every
+ * record is STAMPED, and object_merge then keeps a single value: among
+ * the newest value of each actor's entry, the one with the highest
+ * (stamp_ms, actor id, dot counter); the others are dropped from the
+ * clock (their dots stay covered, so they never come back). Deterministic
+ * on any replica, so replicas converge; concurrent writes are lost, by
+ * design of that mode. Objects without stamped records merge causally.
+ *
  * Size: an encoded object (all siblings together) may not exceed
  * object_bytes_max(value_bytes_max) = value_bytes_max + OBJECT_OVERHEAD_BYTES,
  * so a get reply fits one frame (KV_FRAME_BYTES_MAX_DEFAULT).
@@ -59,9 +71,10 @@
 #define OBJECT_FORMAT_V1 0x01u
 #define OBJECT_FLAG_TOMBSTONE 0x01u
 #define OBJECT_FLAG_COUNTER 0x02u
-#define OBJECT_FLAGS_KNOWN (OBJECT_FLAG_TOMBSTONE | OBJECT_FLAG_COUNTER)
-/* flags byte + varint64 expiry */
-#define OBJECT_RECORD_HEADER_BYTES_MAX (1 + 10)
+#define OBJECT_FLAG_STAMPED 0x04u
+#define OBJECT_FLAGS_KNOWN (OBJECT_FLAG_TOMBSTONE | OBJECT_FLAG_COUNTER | OBJECT_FLAG_STAMPED)
+/* flags byte + varint64 expiry + varint64 stamp */
+#define OBJECT_RECORD_HEADER_BYTES_MAX (1 + 10 + 10)
 #define OBJECT_COUNTER_ACTORS_MAX 1024u
 /* Room for the clock and record headers around the values: 1 MiB covers
  * DVV_ENTRIES_MAX entries (23 B each) and DVV_VALUES_MAX headers (21 B). */
@@ -80,6 +93,7 @@ struct object {
 struct object_sibling {
     uint8_t flags;
     uint64_t expires_at_ms;
+    uint64_t stamp_ms;          /* OBJECT_FLAG_STAMPED: the write's wall-clock time; else 0 */
     struct kv_slice payload;    /* register data, or an encoded counter */
 };
 
@@ -95,7 +109,8 @@ size_t object_encoded_bytes(const struct object *o);
 /* Appends the encoding of o to out. */
 int object_encode(const struct object *o, struct kv_buf *out) KV_MUST_USE;
 
-/* Causal merge of two replicas' objects (dvv_sync of the clocks). */
+/* Causal merge of two replicas' objects (dvv_sync of the clocks), then
+ * object_lww_resolve (a no-op unless a record is stamped). */
 int object_merge(const struct object *a, const struct object *b, uint32_t siblings_max,
                  struct object *out) KV_MUST_USE;
 
@@ -129,9 +144,20 @@ bool object_is_expired(const struct object *o, uint64_t now_ms);
  * does not parse: never drop what cannot be read. */
 bool object_encoded_is_expired(struct kv_slice in, uint64_t now_ms);
 
-/* Appends record header + payload to out (a value for dvv_update). */
+/* Appends record header + payload to out (a value for dvv_update).
+ * flags must not hold OBJECT_FLAG_STAMPED (see object_record_append_stamped). */
 int object_record_append(struct kv_buf *out, uint8_t flags, uint64_t expires_at_ms,
                          struct kv_slice payload) KV_MUST_USE;
+/* The same with OBJECT_FLAG_STAMPED and stamp_ms (last-writer-wins). */
+int object_record_append_stamped(struct kv_buf *out, uint8_t flags, uint64_t expires_at_ms, uint64_t stamp_ms,
+                                 struct kv_slice payload) KV_MUST_USE;
+
+/* Last writer wins: if any value of o is stamped, keeps only the winner
+ * (see the top comment) and drops the other values from o's clock in
+ * place. Returns the number of values dropped. */
+uint32_t object_lww_resolve(struct object *o);
+/* The highest stamp_ms among o's values (0: none stamped). */
+uint64_t object_max_stamp(const struct object *o);
 
 /* ---- PN-counters ---- */
 

@@ -3,7 +3,11 @@
 # tag: $RINGKV_IMAGE, else ringkv:dev) without pulling anything.
 #
 # 1. builds kvnode and kvctl in build/ (configured by scripts/build.sh's
-#    rules on first use; set RINGKV_BIN_DIR to use another build dir as is)
+#    rules on first use; set RINGKV_BIN_DIR to use another build dir).
+#    RINGKV_NO_BUILD=1 packages the binaries in RINGKV_BIN_DIR as they
+#    are, without running ninja (tests/docker/run.sh under meson, whose
+#    test dependencies are already built, and where a ninja run inside
+#    `meson test` could relink binaries other tests are running)
 # 2. collects the root filesystem (deploy/collect-rootfs.sh) into a
 #    temporary build context that holds only the Dockerfile and rootfs/,
 #    so the repository is never sent to the Docker engine
@@ -24,8 +28,10 @@ else
     meson setup "$bin" -Dbuildtype=debugoptimized >/dev/null
   fi
 fi
-[ -f "$bin/build.ninja" ] || die "$bin is not a meson build dir"
-ninja -C "$bin" node/kvnode client/kvctl >/dev/null || ninja -C "$bin" node/kvnode client/kvctl
+if [ -z "${RINGKV_NO_BUILD:-}" ]; then
+  [ -f "$bin/build.ninja" ] || die "$bin is not a meson build dir"
+  ninja -C "$bin" node/kvnode client/kvctl >/dev/null || ninja -C "$bin" node/kvnode client/kvctl
+fi
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/ringkv-image.XXXXXX")
 buildlog=$(mktemp "${TMPDIR:-/tmp}/ringkv-image-log.XXXXXX")

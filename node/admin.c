@@ -10,7 +10,9 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "coordinator/coord.h"
 #include "node/cluster.h"
+#include "node/admin_local.h"
 
 #define ADMIN_MESSAGE_BYTES_MAX 512
 
@@ -22,6 +24,8 @@ struct admin_out {
     Ringkv__RingSummary ring;
     Ringkv__RingShare *shares;
     Ringkv__RingShare **share_ptrs;
+    Ringkv__RingTransfer *transfers;      /* RING: partitions in transfer */
+    Ringkv__RingTransfer **transfer_ptrs;
     Ringkv__RingPlan plan;
     struct node_cluster_staged *staged;
     Ringkv__StagedChange *changes;
@@ -30,16 +34,30 @@ struct admin_out {
     Ringkv__PartitionMove **move_ptrs;
     Ringkv__RingShare *plan_nodes;
     Ringkv__RingShare **plan_node_ptrs;
+    Ringkv__RingMap ring_map;
+    Ringkv__RingMapMember *map_members;
+    Ringkv__RingMapMember **map_member_ptrs;
+    struct membership_member *map_mm;
+    uint32_t *preference;
+    Ringkv__HintReport hints;
+    struct coord_hint_target *hint_targets;
+    Ringkv__HintTarget *hint_msgs;
+    Ringkv__HintTarget **hint_ptrs;
+    Ringkv__LocalObject *local;  /* LOCAL_GET (node/admin_local.h): freed whole */
     char message[ADMIN_MESSAGE_BYTES_MAX];
 };
 
 static void out_free(struct admin_out *o)
 {
+    if (o->local)
+        ringkv__local_object__free_unpacked(o->local, NULL);
     free(o->mm);
     free(o->members);
     free(o->member_ptrs);
     free(o->shares);
     free(o->share_ptrs);
+    free(o->transfers);
+    free(o->transfer_ptrs);
     free(o->staged);
     free(o->changes);
     free(o->change_ptrs);
@@ -47,6 +65,13 @@ static void out_free(struct admin_out *o)
     free(o->move_ptrs);
     free(o->plan_nodes);
     free(o->plan_node_ptrs);
+    free(o->map_members);
+    free(o->map_member_ptrs);
+    free(o->map_mm);
+    free(o->preference);
+    free(o->hint_targets);
+    free(o->hint_msgs);
+    free(o->hint_ptrs);
 }
 
 /* n zeroed elements of size sz (at least one, so n = 0 is not a failure). */
@@ -106,6 +131,30 @@ static int fill_members(struct admin_out *o, const struct node_cluster *c)
 
 /* ---- ring ---- */
 
+/* AdminReply.ring_transfers: every partition with a pending new owner. */
+static int fill_ring_transfers(struct admin_out *o, const struct ring *r)
+{
+    uint32_t n = ring_pending_count(r), k = 0;
+    o->transfers = alloc_n(n, sizeof *o->transfers);
+    o->transfer_ptrs = alloc_n(n, sizeof *o->transfer_ptrs);
+    if (!o->transfers || !o->transfer_ptrs)
+        return KV_ENOMEM;
+    for (uint32_t p = 0; p < ring_partitions(r) && k < n; p++) {
+        uint32_t to = ring_pending(r, p);
+        if (to == RING_NO_MEMBER)
+            continue;
+        Ringkv__RingTransfer *t = &o->transfers[k];
+        ringkv__ring_transfer__init(t);
+        t->partition = p;
+        t->from = (char *)ring_member_id(r, ring_owner(r, p));
+        t->to = (char *)ring_member_id(r, to);
+        o->transfer_ptrs[k++] = t;
+    }
+    o->reply.ring_transfers = o->transfer_ptrs;
+    o->reply.n_ring_transfers = k;
+    return KV_OK;
+}
+
 static int fill_ring(struct admin_out *o, const struct ring *r)
 {
     ringkv__ring_summary__init(&o->ring);
@@ -139,7 +188,7 @@ static int fill_ring(struct admin_out *o, const struct ring *r)
     o->ring.in_transfer = ring_pending_count(r);
     o->ring.nodes = o->share_ptrs;
     o->ring.n_nodes = n;
-    return KV_OK;
+    return fill_ring_transfers(o, r);
 }
 
 /* ---- plans ---- */
@@ -219,8 +268,6 @@ static int fill_plan(struct admin_out *o, const struct ring_plan *p, size_t n_st
     return KV_OK;
 }
 
-/* ---- the operations ---- */
-
 static void say(struct admin_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct admin_out *o, const char *fmt, ...)
 {
@@ -229,6 +276,112 @@ static void say(struct admin_out *o, const char *fmt, ...)
     vsnprintf(o->message, sizeof o->message, fmt, ap);
     va_end(ap);
 }
+
+/* ---- ring map (the SDK's routing table) ---- */
+
+static bool member_serving(enum gossip_state s) { return s == GOSSIP_ALIVE || s == GOSSIP_SUSPECT; }
+
+/* Members in ring order, with the address and liveness gossip knows. */
+static int fill_map_members(struct admin_out *o, const struct node_cluster *c, const struct ring *r)
+{
+    uint32_t n = ring_member_count(r);
+    o->map_members = alloc_n(n, sizeof *o->map_members);
+    o->map_member_ptrs = alloc_n(n, sizeof *o->map_member_ptrs);
+    o->map_mm = alloc_n(n, sizeof *o->map_mm);
+    if (!o->map_members || !o->map_member_ptrs || !o->map_mm)
+        return KV_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        Ringkv__RingMapMember *mm = &o->map_members[i];
+        ringkv__ring_map_member__init(mm);
+        mm->id = (char *)ring_member_id(r, i);
+        if (membership_member_find(node_cluster_membership(c), mm->id, &o->map_mm[i]) == KV_OK) {
+            mm->addr = (char *)o->map_mm[i].addr;
+            mm->alive = member_serving(o->map_mm[i].state);
+        }
+        o->map_member_ptrs[i] = mm;
+    }
+    o->ring_map.members = o->map_member_ptrs;
+    o->ring_map.n_members = n;
+    return KV_OK;
+}
+
+static int op_ring_map(struct admin_out *o, const struct node_cluster *c)
+{
+    const struct ring *r = node_cluster_ring(c);
+    ringkv__ring_map__init(&o->ring_map);
+    o->reply.ring_map = &o->ring_map;
+    if (!r) {
+        say(o, "%s has no ring yet", node_cluster_node_id(c));
+        return KV_OK;
+    }
+    uint32_t q = ring_partitions(r), members = ring_member_count(r);
+    uint32_t width = ring_n_val(r) < members ? ring_n_val(r) : members;
+    int rc = fill_map_members(o, c, r);
+    if (rc != KV_OK)
+        return rc;
+    o->preference = alloc_n((size_t)q * width, sizeof *o->preference);
+    if (!o->preference)
+        return KV_ENOMEM;
+    for (uint32_t p = 0; p < q; p++) /* O(Q * Q): ring_preference_list walks the ring */
+        (void)ring_preference_list(r, p, o->preference + (size_t)p * width, width);
+    o->ring_map.version = ring_version(r);
+    o->ring_map.partitions = q;
+    o->ring_map.n_val = ring_n_val(r);
+    o->ring_map.width = width;
+    o->ring_map.preference = o->preference;
+    o->ring_map.n_preference = (size_t)q * width;
+    say(o, "ring version %llu as seen by %s", (unsigned long long)ring_version(r), node_cluster_node_id(c));
+    return KV_OK;
+}
+
+/* ---- hints ---- */
+
+static int op_hints(struct admin_out *o, struct coord *coord, const char *self, struct kv_buf *why)
+{
+    if (!coord) {
+        if (kv_buf_appendf(why, "%s has no coordinator to report hints from", self) != KV_OK)
+            kv_buf_reset(why);
+        return KV_ESTATE;
+    }
+    size_t cap = RING_MEMBERS_MAX, n = 0;
+    o->hint_targets = alloc_n(cap, sizeof *o->hint_targets);
+    if (!o->hint_targets)
+        return KV_ENOMEM;
+    int rc = coord_hint_report(coord, o->hint_targets, cap, &n);
+    if (rc != KV_OK)
+        return rc;
+    o->hint_msgs = alloc_n(n, sizeof *o->hint_msgs);
+    o->hint_ptrs = alloc_n(n, sizeof *o->hint_ptrs);
+    if (!o->hint_msgs || !o->hint_ptrs)
+        return KV_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct coord_hint_target *t = &o->hint_targets[i];
+        Ringkv__HintTarget *m = &o->hint_msgs[i];
+        ringkv__hint_target__init(m);
+        m->node_id = (char *)t->node_id;
+        m->held = t->held;
+        m->bytes = t->bytes;
+        m->oldest_age_ms = t->oldest_age_ms;
+        m->delivered = t->delivered;
+        m->expired = t->expired;
+        m->failed = t->failed;
+        o->hint_ptrs[i] = m;
+    }
+    struct coord_stats cs;
+    coord_get_stats(coord, &cs);
+    ringkv__hint_report__init(&o->hints);
+    o->hints.targets = o->hint_ptrs;
+    o->hints.n_targets = n;
+    o->hints.hints_stored = cs.hints_stored;
+    o->hints.hints_held = cs.hints_pending;
+    o->reply.hints = &o->hints;
+    say(o, "%llu hint%s held on %s for %zu target%s", (unsigned long long)cs.hints_pending,
+        cs.hints_pending == 1 ? "" : "s", self, n, n == 1 ? "" : "s");
+    return KV_OK;
+}
+
+/* ---- the operations ---- */
+
 
 static int op_members(struct admin_out *o, struct node_cluster *c)
 {
@@ -315,7 +468,8 @@ static int op_stage(struct admin_out *o, struct node_cluster *c, const Ringkv__A
     return rc;
 }
 
-void admin_handle(struct node_cluster *c, const Ringkv__Admin *req, struct rpc_reply_handle h, uint64_t now_ms)
+void admin_handle(struct node_cluster *c, struct coord *coord, const Ringkv__Admin *req, struct rpc_reply_handle h,
+                  uint64_t now_ms)
 {
     struct admin_out o;
     memset(&o, 0, sizeof o);
@@ -326,6 +480,12 @@ void admin_handle(struct node_cluster *c, const Ringkv__Admin *req, struct rpc_r
     switch (req->op) {
     case RINGKV__ADMIN_OP__ADMIN_OP_MEMBERS: rc = op_members(&o, c); break;
     case RINGKV__ADMIN_OP__ADMIN_OP_RING: rc = op_ring(&o, c); break;
+    case RINGKV__ADMIN_OP__ADMIN_OP_RING_MAP: rc = op_ring_map(&o, c); break;
+    case RINGKV__ADMIN_OP__ADMIN_OP_HINTS: rc = op_hints(&o, coord, node_cluster_node_id(c), &why); break;
+    case RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET:
+        rc = admin_local_get(coord, node_cluster_node_id(c), req->arg, &o.local, o.message, sizeof o.message, &why);
+        o.reply.local = o.local;
+        break;
     case RINGKV__ADMIN_OP__ADMIN_OP_PLAN: rc = op_plan(&o, c, &plan, &why); break;
     case RINGKV__ADMIN_OP__ADMIN_OP_COMMIT: rc = op_commit(&o, c, now_ms, &plan, &why); break;
     case RINGKV__ADMIN_OP__ADMIN_OP_JOIN:

@@ -12,6 +12,11 @@
  *   COMMIT   node_cluster_commit; the reply has the plan applied and the
  *            new ring
  *   CLEAR    drops the staged changes
+ *   RING_MAP the ring as clients route by it: members with their native
+ *            address and liveness, N primaries per partition (the SDK)
+ *   HINTS    hints held here per target node and their fate (kvctl hints)
+ *   LOCAL_GET what this node's own engine holds for the key in arg: its
+ *            replica and hint copies, every sibling (node/admin_local.h)
  * Failures are an error envelope: the status of node/cluster.h and its
  * one-line reason. Every reply names the answering node and carries a
  * line for people (AdminReply.message).
@@ -29,7 +34,10 @@
 
 struct node_cluster;
 
-/* Answers req through h (exactly once). req is only read. */
-void admin_handle(struct node_cluster *c, const Ringkv__Admin *req, struct rpc_reply_handle h, uint64_t now_ms);
+/* Answers req through h (exactly once). req is only read. coord (may be
+ * NULL) answers HINTS. */
+struct coord;
+void admin_handle(struct node_cluster *c, struct coord *coord, const Ringkv__Admin *req, struct rpc_reply_handle h,
+                  uint64_t now_ms);
 
 #endif

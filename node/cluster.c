@@ -145,6 +145,26 @@ int nc_install(struct node_cluster *c, const struct ring *r, uint64_t now_ms)
     return rc;
 }
 
+int node_cluster_transfer_done(struct node_cluster *c, uint32_t partition, const char *to, uint64_t now_ms)
+{
+    const struct ring *cur = membership_ring(c->m);
+    uint32_t member;
+    if (!cur || partition >= ring_partitions(cur) || ring_member_find(cur, to, &member) != KV_OK ||
+        ring_pending(cur, partition) != member)
+        return KV_ESTATE;
+    struct ring *next = NULL;
+    int rc = ring_clone(cur, &next);
+    if (rc == KV_OK)
+        rc = ring_transfer_done(next, partition);
+    if (rc == KV_OK)
+        rc = nc_install(c, next, now_ms);
+    if (rc == KV_OK)
+        log_info("cluster", "ring installed version=%llu: transfer of partition %u to %s done",
+                 (unsigned long long)ring_version(next), partition, to);
+    ring_free(next);
+    return rc;
+}
+
 /* A ring that arrived by gossip: saved after the call that brought it. */
 static void save_ring_if_new(struct node_cluster *c)
 {

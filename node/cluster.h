@@ -190,4 +190,14 @@ int node_cluster_plan(struct node_cluster *c, struct ring_plan **out, struct kv_
 int node_cluster_commit(struct node_cluster *c, uint64_t now_ms, struct ring_plan **out,
                         struct kv_buf *why) KV_MUST_USE;
 
+/*
+ * Ownership handoff finished partition p (coordinator/handoff.h): if the
+ * newest ring still has p pending to member `to`, installs
+ * ring_transfer_done of it as the next version (saved first) and gossip
+ * spreads it. KV_ESTATE if p is not pending to `to` (already done, or
+ * the ring moved on); KV_EIO if the ring file cannot be written.
+ */
+int node_cluster_transfer_done(struct node_cluster *c, uint32_t partition, const char *to,
+                               uint64_t now_ms) KV_MUST_USE;
+
 #endif

@@ -147,6 +147,7 @@ struct cluster_rt {
     struct event_base *base;
     struct gossip_net *net;
     struct node_cluster *cluster;
+    struct coord *coord;             /* for kvctl hints; NULL until cluster_rt_set_coord */
     struct event *timer;
     uint64_t timer_at_ms, armed_at_ms;
     uint64_t lags, next_lag_log_ms;  /* late timer firings (rt_check_lag) */
@@ -219,6 +220,15 @@ static void rt_send(void *ctx, const char *to, const struct gossip_msg *msg)
     gossip_net_send(rt->net, to, msg);
 }
 
+void cluster_rt_set_coord(struct cluster_rt *rt, struct coord *coord) { rt->coord = coord; }
+
+int cluster_rt_transfer_done(struct cluster_rt *rt, uint32_t partition, const char *to)
+{
+    int rc = node_cluster_transfer_done(rt->cluster, partition, to, rt_now_ms());
+    rt_arm(rt);
+    return rc;
+}
+
 void cluster_rt_handle_request(void *arg, const struct rpc_peer *peer, Ringkv__Envelope *req,
                                struct rpc_reply_handle h)
 {
@@ -229,7 +239,7 @@ void cluster_rt_handle_request(void *arg, const struct rpc_peer *peer, Ringkv__E
         return;
     }
     if (req->body_case == RINGKV__ENVELOPE__BODY_ADMIN && req->admin) {
-        admin_handle(rt->cluster, req->admin, h, rt_now_ms());
+        admin_handle(rt->cluster, rt->coord, req->admin, h, rt_now_ms());
         rt_arm(rt);
         rpc_envelope_free(req);
         return;

@@ -58,6 +58,11 @@ int cluster_rt_new(struct event_base *base, const struct node_config *cfg, uint1
                    struct rpc_tls *tls, struct metrics *metrics, struct cluster_rt **out) KV_MUST_USE;
 void cluster_rt_free(struct cluster_rt *rt);
 
+/* The coordinator whose hints kvctl hints reports (borrowed; must outlive
+ * rt). Without one, that admin operation is answered KV_ESTATE. */
+struct coord;
+void cluster_rt_set_coord(struct cluster_rt *rt, struct coord *coord);
+
 /*
  * An rpc_request_fn for the native listener's requests that are not data
  * requests: Envelope.cluster carrying gossip, and Envelope.admin. Anything
@@ -77,6 +82,9 @@ void cluster_rt_refresh_metrics(struct cluster_rt *rt);
  * whether gossip holds member id up. */
 const struct ring *cluster_rt_ring(const struct cluster_rt *rt);
 bool cluster_rt_is_up(const struct cluster_rt *rt, const char *id);
+
+/* node_cluster_transfer_done at the current time (ownership handoff). */
+int cluster_rt_transfer_done(struct cluster_rt *rt, uint32_t partition, const char *to) KV_MUST_USE;
 
 /* The address peers know this node by. */
 const char *cluster_rt_advertise(const struct cluster_rt *rt);

@@ -78,12 +78,21 @@ static const struct opt g_opts[] = {
       "BYTES", "largest value accepted" },
     { "siblings-max", OPT_U64, FIELD(siblings_max), "64", 1, COORD_SIBLINGS_LIMIT, "N",
       "concurrent values kept per key; a write that would exceed it fails" },
+    { "conflict-mode", OPT_STR, FIELD(conflict_mode), "dvv", 0, 0, "dvv|lww",
+      "concurrent writes: dvv keeps them as siblings; lww keeps the one with the latest "
+      "wall-clock stamp and DROPS the others. A cluster setting: every node must use the same" },
+    { "tombstone-grace-ms", OPT_U64, FIELD(tombstone_grace_ms), "86400000", 0, COORD_TTL_MS_MAX, "MS",
+      "cluster mode: a delete's tombstone is purged once every primary replica acknowledged it and "
+      "it is this old; 0 = never purge tombstones" },
     { "frame-bytes-max", OPT_BYTES, FIELD(frame_bytes_max), "20m", 4 * KIB, GIB, "BYTES",
       "largest protocol frame or RESP command; longer ones close the connection" },
     { "max-connections", OPT_U64, FIELD(max_connections), "10000", 1, 1000000, "N",
       "open connections per listener; more are refused" },
     { "conn-output-bytes-max", OPT_BYTES, FIELD(conn_output_bytes_max), "64m", 64 * KIB, 4 * GIB,
       "BYTES", "unsent reply bytes per connection before it stops reading" },
+    { "inflight-bytes-max", OPT_BYTES, FIELD(inflight_bytes_max), "512m", 64 * KIB, 64 * GIB,
+      "BYTES", "client request bytes held unanswered across all connections; more are refused "
+      "with KV_EBUSY / -BUSY" },
     { "idle-timeout-ms", OPT_U64, FIELD(idle_timeout_ms), "300000", 1, 86400000, "MS",
       "close a connection silent for this long" },
     { "frame-timeout-ms", OPT_U64, FIELD(frame_timeout_ms), "30000", 1, 3600000, "MS",
@@ -97,10 +106,28 @@ static const struct opt g_opts[] = {
     { "tls-ca", OPT_STR, FIELD(tls_ca), "", 0, 0, "FILE", "PEM CA bundle that verifies peers" },
     { "tls-mutual", OPT_BOOL, FIELD(tls_mutual), "false", 0, 0, NULL,
       "require and verify client certificates (needs --tls-ca)" },
+    { "users-file", OPT_STR, FIELD(users_file), "", 0, 0, "FILE",
+      "turn authentication on: users and roles, NAME:ROLE:pbkdf2-sha256:... lines "
+      "(kvnode --hash-password NAME:ROLE makes one); in a cluster needs --tls-mutual" },
     { "partitions", OPT_U64, FIELD(partitions), "256", 1, COORD_PARTITIONS_MAX, "Q",
       "ring partitions, a power of two, fixed when the cluster is created" },
     { "n-replicas", OPT_U64, FIELD(n_replicas), "3", 1, NODE_CONFIG_REPLICAS_MAX, "N",
       "replicas of each key, fixed when the cluster is created" },
+    { "aae", OPT_BOOL, FIELD(aae), "on", 0, 0, "on|off",
+      "active anti-entropy (cluster mode): Merkle trees per partition, exchanges that repair "
+      "replicas in the background" },
+    { "aae-interval-ms", OPT_U64, FIELD(aae_interval_ms), "600000", 100, 7ull * 24 * 3600 * 1000, "MS",
+      "how often each pair of replicas of a partition compares trees" },
+    { "aae-bytes-per-sec", OPT_BYTES, FIELD(aae_bytes_per_sec), "8m", 0, 64 * GIB, "BYTES",
+      "anti-entropy traffic budget of this node, sent + received; 0 = unlimited" },
+    { "aae-exchanges-max", OPT_U64, FIELD(aae_exchanges_max), "2", 1, 64, "N",
+      "anti-entropy exchanges this node runs at a time" },
+    { "handoff-bytes-per-sec", OPT_BYTES, FIELD(handoff_bytes_per_sec), "16m", 1, 64 * GIB, "BYTES",
+      "ownership handoff: how fast this node streams partitions to new holders after a ring change" },
+    { "handoff-transfers-max", OPT_U64, FIELD(handoff_transfers_max), "2", 1, 64, "N",
+      "ownership handoff: partition streams this node sends at a time" },
+    { "handoff-drop-delay-ms", OPT_U64, FIELD(handoff_drop_delay_ms), "5000", 0, 3600 * 1000, "MS",
+      "ownership handoff: the ring must be quiet this long before a node drops a range it no longer holds" },
 };
 #define OPTS_COUNT (sizeof g_opts / sizeof g_opts[0])
 
@@ -369,6 +396,9 @@ static int config_scan_flags(int argc, char *const *argv, struct flag_value *fla
         if (!o) {
             return config_fail(err, "unknown option '%.*s' (see --help)", (int)name_len + 2, a);
         }
+        bool b;
+        if (!v && o->type == OPT_BOOL && i + 1 < argc && parse_bool(argv[i + 1], &b))
+            v = argv[++i]; /* "--aae off" */
         if (!v && o->type == OPT_BOOL)
             v = "true";
         if (!v && i + 1 >= argc) {
@@ -498,6 +528,8 @@ static int config_validate(struct node_config *c, struct kv_buf *err)
         msg = "--cluster-name: letters, digits, '.', '_' and '-' only";
     else if (!c->data_dir[0])
         msg = "--data-dir: required";
+    else if (strcmp(c->conflict_mode, "dvv") != 0 && strcmp(c->conflict_mode, "lww") != 0)
+        msg = "--conflict-mode: expected dvv or lww";
     else if (c->partitions & (c->partitions - 1))
         msg = "--partitions: must be a power of two";
     else if (c->frame_bytes_max < c->value_bytes_max + c->key_bytes_max + NODE_CONFIG_FRAME_SLACK_BYTES)
@@ -508,6 +540,9 @@ static int config_validate(struct node_config *c, struct kv_buf *err)
         msg = "--tls-ca: needs --tls-cert and --tls-key";
     else if (c->tls_mutual && !c->tls_ca[0])
         msg = "--tls-mutual: needs --tls-ca";
+    else if (c->users_file[0] && c->seeds[0] && !c->tls_mutual)
+        msg = "--users-file with --seeds: needs --tls-mutual (nodes authenticate each other "
+              "by certificate)";
     if (msg) {
         return config_fail(err, "%s", msg);
     }
@@ -590,4 +625,6 @@ void node_config_print_help(FILE *out, const char *prog)
     }
     fprintf(out, "  %-32s %s\n  %-32s %s\n", "--help", "print this help and exit", "--version",
             "print the version and exit");
+    fprintf(out, "  %-32s %s\n", "--hash-password NAME:ROLE",
+            "read a password from stdin, print a --users-file line for it, exit");
 }

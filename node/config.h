@@ -84,9 +84,12 @@ struct node_config {
     uint64_t key_bytes_max;
     uint64_t value_bytes_max;
     uint64_t siblings_max;              /* concurrent values per key */
+    char conflict_mode[8];              /* "dvv" or "lww" (coord_conflict_mode; peers must match) */
+    uint64_t tombstone_grace_ms;        /* cluster: purge fully replicated tombstones this old; 0 = never */
     uint64_t frame_bytes_max;
     uint64_t max_connections;           /* per listener */
     uint64_t conn_output_bytes_max;     /* unsent replies before a connection stops reading */
+    uint64_t inflight_bytes_max;        /* client request bytes held across all connections */
     uint64_t idle_timeout_ms;           /* no byte in either direction */
     uint64_t frame_timeout_ms;          /* a started frame or command must finish */
     uint64_t request_timeout_ms;
@@ -96,9 +99,21 @@ struct node_config {
     char tls_key[NODE_CONFIG_PATH_BYTES_MAX];
     char tls_ca[NODE_CONFIG_PATH_BYTES_MAX];
     bool tls_mutual;
+    char users_file[NODE_CONFIG_PATH_BYTES_MAX];  /* "" = authentication off (node/auth.h) */
 
     uint64_t partitions;                /* Q: power of two */
     uint64_t n_replicas;                /* N */
+
+    /* Anti-entropy (cluster mode; node/aae_net.h, coordinator/aae.h). */
+    bool aae;                           /* --aae on|off */
+    uint64_t aae_interval_ms;           /* each replica pair compares trees this often */
+    uint64_t aae_bytes_per_sec;         /* anti-entropy traffic budget, in + out; 0 = unlimited */
+    uint64_t aae_exchanges_max;         /* exchanges initiated at a time */
+
+    /* Ownership handoff (cluster mode; node/handoff_net.h, coordinator/handoff.h). */
+    uint64_t handoff_bytes_per_sec;     /* streaming budget of this node as a source */
+    uint64_t handoff_transfers_max;     /* streams this node sends at a time */
+    uint64_t handoff_drop_delay_ms;     /* ring quiet this long before a range is dropped */
 };
 
 enum node_config_action {

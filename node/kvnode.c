@@ -21,8 +21,13 @@
  * and the ring; the native listener hands it cluster and admin requests.
  * A node started with seeds runs its coordinator in cluster mode:
  * node/replication.h carries the quorum messages and runs its timer, and
- * the TTL compaction filter is off (coord.h). Without seeds it serves its
- * own engine alone.
+ * the compaction filter drops expired objects only after the tombstone
+ * grace period, and not at all with it 0 (coord.h). Without seeds it serves its
+ * own engine alone. In cluster mode node/aae_net.h also runs anti-entropy
+ * (unless --aae off): created before the coordinator, whose write hook
+ * feeds its Merkle trees, and first in the chain of non-data request
+ * handlers (anti-entropy messages and admin ops, then replication, then
+ * gossip and the other admin ops).
  */
 #include <errno.h>
 #include <signal.h>
@@ -37,12 +42,16 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/coord.h"
+#include "node/auth.h"
+#include "node/budget.h"
 #include "node/cluster_rt.h"
 #include "node/config.h"
 #include "node/http.h"
 #include "node/metrics.h"
 #include "node/native.h"
 #include "node/replication.h"
+#include "node/aae_net.h"
+#include "node/handoff_net.h"
 #include "node/resp_server.h"
 #include "node/stats.h"
 #include "rpc/tls.h"
@@ -56,6 +65,8 @@
 #define NODE_DRAIN_POLL_MS 10u
 /* After the last request finished: time for queued replies to be written. */
 #define NODE_SHUTDOWN_FLUSH_MS 100u
+/* Largest test clock skew either way (RINGKV_TEST_CLOCK_SKEW_MS): 30 days. */
+#define NODE_TEST_CLOCK_SKEW_MS_MAX (30ll * 24 * 3600 * 1000)
 
 struct node {
     struct node_config cfg;
@@ -70,9 +81,15 @@ struct node {
     struct node_stats *stats;
     struct cluster_rt *cluster;
     struct replication *repl;   /* cluster mode (node_is_cluster), else NULL */
+    struct aae_net *aae;        /* cluster mode: anti-entropy (disabled inside with --aae off) */
+    struct handoff_net *handoff; /* cluster mode: ownership handoff after ring changes */
     struct rpc_tls *peer_tls;   /* client side of node-to-node TLS, or NULL */
+    struct auth_users *users;   /* --users-file, or NULL: authentication off */
+    struct node_budget budget;  /* client request bytes held, both listeners */
     struct event *sigterm, *sigint, *drain_timer;
     struct engine_compaction_filter filter;
+    struct coord_ttl_filter ttl_filter;  /* cluster: the filter's clock and grace */
+    struct kv_clock_skewed clock; /* the real clock, skewed only in tests (node_clock_init) */
     uint64_t drain_deadline_ms;
     bool draining;
     bool flushing;   /* requests done; letting replies leave */
@@ -93,6 +110,12 @@ static struct timeval node_tv(uint32_t ms)
  * before the cluster exists (a ring would take settle_ms to appear). */
 static bool node_is_cluster(const struct node *n) { return n->cfg.seed_count > 0; }
 
+/* --conflict-mode as a literal (it goes into Hellos; peers must match). */
+static const char *node_conflict_mode(const struct node *n)
+{
+    return strcmp(n->cfg.conflict_mode, "lww") == 0 ? "lww" : "dvv";
+}
+
 static int node_open_engine(struct node *n)
 {
     struct engine_options o;
@@ -104,9 +127,15 @@ static int node_open_engine(struct node *n)
     o.memtable_bytes = (size_t)n->cfg.memtable_bytes;
     o.block_cache_bytes = (size_t)n->cfg.block_cache_bytes;
     n->filter.filter = coord_compaction_filter;
-    n->filter.arg = (void *)&kv_clock_real;
-    /* TTL purge is standalone only (coord_compaction_filter). */
-    o.compaction_filter = node_is_cluster(n) ? NULL : &n->filter;
+    n->filter.arg = (void *)&n->clock.clock;
+    /* In a cluster, expired objects go only after the tombstone grace
+     * period (coord_compaction_filter_grace); with it 0, never. */
+    n->ttl_filter = (struct coord_ttl_filter){ &n->clock.clock, n->cfg.tombstone_grace_ms };
+    if (node_is_cluster(n)) {
+        n->filter.filter = coord_compaction_filter_grace;
+        n->filter.arg = &n->ttl_filter;
+    }
+    o.compaction_filter = node_is_cluster(n) && !n->cfg.tombstone_grace_ms ? NULL : &n->filter;
     if (mkdir(n->cfg.data_dir, 0755) != 0 && errno != EEXIST) {
         log_error("node", "cannot create data dir dir=%s error=\"%s\"", n->cfg.data_dir,
                   strerror(errno));
@@ -116,6 +145,51 @@ static int node_open_engine(struct node *n)
     if (rc != KV_OK)
         log_error("node", "cannot open engine dir=%s status=\"%s\"", n->cfg.data_dir,
                   kv_status_str(rc));
+    return rc;
+}
+
+/* Anti-entropy (node/aae_net.h), created before the coordinator: its
+ * write hook goes into the coordinator's config. */
+static int node_open_aae(struct node *n, struct coord_write_hook *hook)
+{
+    const struct node_config *c = &n->cfg;
+    struct aae_net_config ac = {
+        .enabled = c->aae,
+        .node_id = c->node_id,
+        .cluster_name = c->cluster_name,
+        .frame_bytes_max = (uint32_t)c->frame_bytes_max,
+        .partitions = (uint32_t)c->partitions,
+        .engine = n->engine,
+        .exchange_interval_ms = c->aae_interval_ms,
+        .bytes_per_sec = c->aae_bytes_per_sec,
+        .exchanges_max = (uint32_t)c->aae_exchanges_max,
+        .rand_seed = kv_mono_ns() ^ ((uint64_t)getpid() << 17),
+    };
+    int rc = aae_net_new(n->base, &ac, n->metrics, &n->aae);
+    if (rc == KV_OK)
+        aae_net_write_hook(n->aae, hook);
+    return rc;
+}
+
+/* Ownership handoff (node/handoff_net.h), created before the coordinator:
+ * its write hook (which then calls `next`, anti-entropy's) goes into the
+ * coordinator's config. */
+static int node_open_handoff(struct node *n, const struct coord_write_hook *next, struct coord_write_hook *hook)
+{
+    const struct node_config *c = &n->cfg;
+    struct handoff_net_config hc = {
+        .node_id = c->node_id,
+        .cluster_name = c->cluster_name,
+        .data_dir = c->data_dir,
+        .frame_bytes_max = (uint32_t)c->frame_bytes_max,
+        .engine = n->engine,
+        .bytes_per_sec = c->handoff_bytes_per_sec,
+        .transfers_max = (uint32_t)c->handoff_transfers_max,
+        .drop_delay_ms = (uint32_t)c->handoff_drop_delay_ms,
+    };
+    int rc = handoff_net_new(n->base, &hc, n->metrics, &n->handoff);
+    if (rc == KV_OK)
+        handoff_net_write_hook(n->handoff, next, hook);
     return rc;
 }
 
@@ -131,9 +205,16 @@ static int node_open_coord(struct node *n)
     cc.n_replicas = 1;
     struct coord_net_ops net;
     struct coord_cluster_ops cluster;
+    struct coord_write_hook aae_hook, hook;
     if (node_is_cluster(n)) {
+        int ast = node_open_aae(n, &aae_hook);
+        if (ast == KV_OK)
+            ast = node_open_handoff(n, &aae_hook, &hook);
+        if (ast != KV_OK)
+            return ast;
+        cc.write_hook = &hook;
         struct replication_config rc = { n->cfg.node_id, n->cfg.cluster_name,
-                                         (uint32_t)n->cfg.frame_bytes_max };
+                                         (uint32_t)n->cfg.frame_bytes_max, node_conflict_mode(n) };
         int st = replication_new(n->base, &rc, &n->repl);
         if (st != KV_OK)
             return st;
@@ -145,7 +226,9 @@ static int node_open_coord(struct node *n)
     cc.key_bytes_max = (uint32_t)n->cfg.key_bytes_max;
     cc.value_bytes_max = (uint32_t)n->cfg.value_bytes_max;
     cc.siblings_max = (uint32_t)n->cfg.siblings_max;
-    cc.clock = &kv_clock_real;
+    cc.conflict_mode = strcmp(n->cfg.conflict_mode, "lww") == 0 ? COORD_CONFLICT_LWW : COORD_CONFLICT_DVV;
+    cc.tombstone_grace_ms = n->cfg.tombstone_grace_ms;
+    cc.clock = &n->clock.clock;
     cc.engine = n->engine;
     return coord_new(&cc, &n->coord);
 }
@@ -155,10 +238,17 @@ static int node_start_native(struct node *n)
     const struct node_config *c = &n->cfg;
     if (c->tls_cert[0]) {
         struct rpc_tls_config tc = { c->tls_cert, c->tls_key, c->tls_ca[0] ? c->tls_ca : NULL,
-                                     c->tls_mutual };
+                                     c->tls_mutual, c->cluster_name };
         int rc = rpc_tls_new(RPC_TLS_SERVER, &tc, &n->tls);
         if (rc != KV_OK)
             return rc;
+    }
+    if (c->users_file[0]) {
+        int rc = auth_users_load(c->users_file, &n->users);
+        if (rc != KV_OK)
+            return rc;
+        log_info("node", "authentication on users=%zu file=%s", auth_users_count(n->users),
+                 c->users_file);
     }
     struct native_server_config nc = {
         .listen = c->listen,
@@ -171,7 +261,11 @@ static int node_start_native(struct node *n)
         .output_bytes_max = (size_t)c->conn_output_bytes_max,
         .request_timeout_ms = (uint32_t)c->request_timeout_ms,
         .tls = n->tls,
+        .users = n->users,
+        .budget = &n->budget,
+        .conflict_mode = node_conflict_mode(n),
     };
+    n->budget.bytes_max = c->inflight_bytes_max;
     return native_server_new(n->base, &nc, n->coord, n->engine, n->metrics, &n->native);
 }
 
@@ -192,6 +286,8 @@ static int node_start_resp(struct node *n)
         .idle_timeout_ms = (uint32_t)c->idle_timeout_ms,
         .frame_timeout_ms = (uint32_t)c->frame_timeout_ms,
         .request_timeout_ms = (uint32_t)c->request_timeout_ms,
+        .users = n->users,
+        .budget = &n->budget,
     };
     return resp_server_new(n->base, &rc, n->coord, n->metrics, &n->resp);
 }
@@ -204,17 +300,23 @@ static int node_start_cluster(struct node *n)
     const struct node_config *c = &n->cfg;
     if (c->tls_cert[0]) {
         struct rpc_tls_config tc = { c->tls_cert, c->tls_key, c->tls_ca[0] ? c->tls_ca : NULL,
-                                     c->tls_ca[0] != 0 };
+                                     c->tls_ca[0] != 0, c->cluster_name };
         int rc = rpc_tls_new(RPC_TLS_CLIENT, &tc, &n->peer_tls);
         if (rc != KV_OK)
             return rc;
     }
     int rc = cluster_rt_new(n->base, c, native_server_port(n->native), n->peer_tls, n->metrics,
                             &n->cluster);
+    if (rc == KV_OK)
+        cluster_rt_set_coord(n->cluster, n->coord);
     if (rc == KV_OK && n->repl)
         rc = replication_attach(n->repl, n->coord, n->cluster, n->peer_tls);
     if (rc == KV_OK && n->repl)
-        native_server_set_other(n->native, replication_handle_request, n->repl);
+        rc = aae_net_attach(n->aae, n->cluster, n->peer_tls, replication_handle_request, n->repl);
+    if (rc == KV_OK && n->repl)
+        rc = handoff_net_attach(n->handoff, n->coord, n->cluster, n->peer_tls, aae_net_handle_request, n->aae);
+    if (rc == KV_OK && n->repl)
+        native_server_set_other(n->native, handoff_net_handle_request, n->handoff);
     else if (rc == KV_OK)
         native_server_set_other(n->native, cluster_rt_handle_request, n->cluster);
     return rc;
@@ -225,6 +327,8 @@ static void node_refresh(void *arg)
     struct node *n = arg;
     node_stats_refresh(n->stats);
     cluster_rt_refresh_metrics(n->cluster);
+    aae_net_refresh_metrics(n->aae);
+    handoff_net_refresh_metrics(n->handoff);
 }
 
 static int node_start_http(struct node *n)
@@ -311,11 +415,14 @@ static int node_close(struct node *n)
     http_server_free(n->http);
     resp_server_free(n->resp);
     native_server_free(n->native);
+    handoff_net_free(n->handoff); /* before the coordinator it merges through */
+    aae_net_free(n->aae); /* before the ring it reads and the engine its trees snapshot */
     replication_free(n->repl);
     cluster_rt_free(n->cluster);
     rpc_tls_free(n->peer_tls);
     node_stats_free(n->stats);
     rpc_tls_free(n->tls);
+    auth_users_free(n->users);
     coord_free(n->coord);
     int rc = KV_OK;
     if (n->engine) {
@@ -349,9 +456,31 @@ static void node_log_started(const struct node *n)
              (unsigned long long)c->partitions, c->seed_count, (long)getpid());
 }
 
+/* Test only: RINGKV_TEST_CLOCK_SKEW_MS=<signed ms> shifts the wall clock
+ * the coordinator sees (TTLs, hint expiry), for the clock-skew faults of
+ * tests/chaos. Not a config option: no deployment should ever set it. */
+static int node_clock_init(struct node *n)
+{
+    const char *v = getenv("RINGKV_TEST_CLOCK_SKEW_MS");
+    char *end = NULL;
+    long long skew = v && *v ? strtoll(v, &end, 10) : 0;
+    if (v && *v && (*end || skew < -NODE_TEST_CLOCK_SKEW_MS_MAX || skew > NODE_TEST_CLOCK_SKEW_MS_MAX)) {
+        log_error("node", "bad RINGKV_TEST_CLOCK_SKEW_MS value=\"%s\" (ms, |skew| <= %lld)", v,
+                  (long long)NODE_TEST_CLOCK_SKEW_MS_MAX);
+        return KV_EINVAL;
+    }
+    kv_clock_skewed_init(&n->clock, skew);
+    if (skew)
+        log_warn("node", "test clock skew in use skew_ms=%lld", skew);
+    return KV_OK;
+}
+
 static int node_run(struct node *n)
 {
-    int rc = KV_ENOMEM;
+    int rc = node_clock_init(n);
+    if (rc != KV_OK)
+        return rc;
+    rc = KV_ENOMEM;
     n->base = event_base_new();
     if (!n->base || metrics_new(&n->metrics) != KV_OK)
         goto done;
@@ -386,9 +515,41 @@ done:;
     return rc;
 }
 
+/* kvnode --hash-password NAME:ROLE: reads one line (the secret) from stdin
+ * and prints a users-file line (node/auth.h). The secret is never echoed. */
+static int node_hash_password(const char *spec)
+{
+    char name[AUTH_USER_BYTES_MAX + 1], secret[AUTH_SECRET_BYTES_MAX + 2], line[AUTH_LINE_BYTES_MAX];
+    const char *colon = strchr(spec, ':');
+    enum auth_role role;
+    if (colon == NULL || (size_t)(colon - spec) > AUTH_USER_BYTES_MAX ||
+        auth_role_parse(colon + 1, &role) != KV_OK) {
+        fprintf(stderr, "kvnode: error: --hash-password NAME:ROLE, ROLE read, write or admin\n");
+        return 2;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(colon - spec), spec);
+    if (fgets(secret, sizeof secret, stdin) == NULL) {
+        fprintf(stderr, "kvnode: error: --hash-password: no password on stdin\n");
+        return 2;
+    }
+    secret[strcspn(secret, "\r\n")] = 0;
+    int rc = auth_hash_line(name, role, secret, strlen(secret), AUTH_PBKDF2_ITERATIONS_DEFAULT,
+                            line, sizeof line);
+    memset(secret, 0, sizeof secret);
+    if (rc != KV_OK) {
+        fprintf(stderr, "kvnode: error: --hash-password: %s (name: 1..64 of A-Z a-z 0-9 . _ @ -; "
+                "password: 1..%u bytes)\n", kv_status_str(rc), AUTH_SECRET_BYTES_MAX);
+        return 2;
+    }
+    printf("%s\n", line);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (argc == 3 && strcmp(argv[1], "--hash-password") == 0)
+        return node_hash_password(argv[2]);
     struct node *n = calloc(1, sizeof *n); /* the config is ~50 KiB: not on the stack */
     if (!n) {
         fprintf(stderr, "kvnode: error: out of memory\n");

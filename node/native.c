@@ -15,6 +15,8 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "coordinator/coord.h"
+#include "node/auth.h"
+#include "node/budget.h"
 #include "node/metrics.h"
 #include "proto/kv.pb-c.h"
 #include "rpc/frame.h"
@@ -41,6 +43,8 @@ struct native_req {
     Ringkv__Envelope *req;           /* owns the key/value bytes the coordinator reads */
     struct kv_slice *keys;           /* BatchGet keys, kept until the answer like req */
     uint64_t start_ns;
+    struct node_budget *budget;      /* where bytes go back (outlives an orphaned request) */
+    uint64_t bytes;                  /* taken from budget */
     enum native_cmd cmd;
 };
 
@@ -61,6 +65,9 @@ struct native_server {
     uint32_t sibs_cap;
     rpc_request_fn other;                   /* non-data requests (native_server_set_other) */
     void *other_arg;
+    struct auth_users *users;               /* NULL: authentication off */
+    struct node_budget *budget;             /* NULL: no node-wide cap */
+    char cluster_name[KV_CLUSTER_NAME_BYTES_MAX + 1];
 };
 
 /* ---- request lifetime ---- */
@@ -78,6 +85,8 @@ static struct native_req *native_req_new(struct native_server *ns, Ringkv__Envel
     r->req = req;
     r->keys = NULL;
     r->cmd = cmd;
+    r->budget = NULL;
+    r->bytes = 0;
     r->start_ns = kv_mono_ns();
     r->prev = NULL;
     r->next = ns->inflight_list;
@@ -92,6 +101,7 @@ static struct native_req *native_req_new(struct native_server *ns, Ringkv__Envel
 static void native_req_end(struct native_req *r, bool ok)
 {
     struct native_server *ns = r->ns;
+    node_budget_release(r->budget, r->bytes);
     rpc_envelope_free(r->req);
     free(r->keys);
     if (!ns) {
@@ -687,11 +697,77 @@ static void native_write(struct native_server *ns, struct native_req *r, const R
     }
 }
 
+uint32_t native_required_role(const Ringkv__Envelope *req)
+{
+    switch (req->body_case) {
+    case RINGKV__ENVELOPE__BODY_GET: case RINGKV__ENVELOPE__BODY_BATCH_GET:
+    case RINGKV__ENVELOPE__BODY_TTL: case RINGKV__ENVELOPE__BODY_STATS:
+    case RINGKV__ENVELOPE__BODY_PING:
+        return AUTH_ROLE_READ;
+    case RINGKV__ENVELOPE__BODY_PUT: case RINGKV__ENVELOPE__BODY_BATCH_PUT:
+    case RINGKV__ENVELOPE__BODY_DELETE: case RINGKV__ENVELOPE__BODY_EXPIRE:
+    case RINGKV__ENVELOPE__BODY_INCR:
+        return AUTH_ROLE_WRITE;
+    case RINGKV__ENVELOPE__BODY_CLUSTER:
+        return AUTH_ROLE_NODE;
+    case RINGKV__ENVELOPE__BODY_ADMIN:
+        switch (req->admin->op) {
+        case RINGKV__ADMIN_OP__ADMIN_OP_MEMBERS: case RINGKV__ADMIN_OP__ADMIN_OP_RING:
+        case RINGKV__ADMIN_OP__ADMIN_OP_HINTS: case RINGKV__ADMIN_OP__ADMIN_OP_RING_MAP:
+        case RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET:
+            return AUTH_ROLE_READ;
+        default:
+            return AUTH_ROLE_ADMIN;
+        }
+    default:
+        return AUTH_ROLE_ADMIN;
+    }
+}
+
+/* Refuses req (KV_EAUTH) if the peer's role is below what it needs. */
+static bool native_refuse_role(const struct rpc_peer *peer, Ringkv__Envelope *req,
+                               struct rpc_reply_handle h)
+{
+    uint32_t need = native_required_role(req);
+    if (peer->access >= need)
+        return false;
+    char why[160];
+    snprintf(why, sizeof why, "permission denied: this request needs role %s, the connection "
+             "has role %s", auth_role_name((enum auth_role)need),
+             auth_role_name((enum auth_role)peer->access));
+    log_debug("native", "request refused peer=%s body=%d reason=\"%s\"", peer->addr,
+              (int)req->body_case, why);
+    int rc = rpc_reply_error(h, KV_EAUTH, why);
+    if (rc != KV_OK && rc != KV_ECLOSED)
+        log_debug("native", "error reply not sent status=\"%s\"", kv_status_str(rc));
+    rpc_envelope_free(req);
+    return true;
+}
+
+static int native_authenticate(void *arg, const Ringkv__Hello *hello,
+                               const struct rpc_hello_identity *id, uint32_t *access_out,
+                               char *why, size_t why_len)
+{
+    struct native_server *ns = arg;
+    const Ringkv__Credentials *cr = hello->credentials;
+    enum auth_role role;
+    int rc = auth_hello(ns->users, ns->cluster_name, hello->role == RINGKV__ROLE__ROLE_NODE,
+                        hello->node_id, id->cert_uri, cr ? cr->user : NULL, cr ? cr->secret : NULL,
+                        &role, why, why_len);
+    if (rc != KV_OK)
+        return rc;
+    log_debug("native", "authenticated peer=%s role=%s", id->peer_addr, auth_role_name(role));
+    *access_out = role;
+    return KV_OK;
+}
+
 static void native_handle(void *arg, const struct rpc_peer *peer, Ringkv__Envelope *req,
                           struct rpc_reply_handle h)
 {
     struct native_server *ns = arg;
     enum native_cmd cmd;
+    if (native_refuse_role(peer, req, h))
+        return;
     if (!native_cmd_of(req->body_case, &cmd) && ns->other) {
         ns->other(ns->other_arg, peer, req, h);
         return;
@@ -703,7 +779,22 @@ static void native_handle(void *arg, const struct rpc_peer *peer, Ringkv__Envelo
         rpc_envelope_free(req);
         return;
     }
+    uint64_t bytes = ringkv__envelope__get_packed_size(req);
+    if (!node_budget_take(ns->budget, bytes)) {
+        int rc = rpc_reply_error(h, KV_EBUSY, "the node holds its limit of unanswered request "
+                                 "bytes (--inflight-bytes-max); retry later");
+        if (rc != KV_OK && rc != KV_ECLOSED)
+            log_debug("native", "error reply not sent status=\"%s\"", kv_status_str(rc));
+        rpc_envelope_free(req);
+        return;
+    }
     struct native_req *r = native_req_new(ns, req, h, cmd);
+    if (r) {
+        r->budget = ns->budget;
+        r->bytes = bytes;
+    } else {
+        node_budget_release(ns->budget, bytes);
+    }
     if (!r) {
         int rc = rpc_reply_error(h, KV_ENOMEM, "out of memory");
         (void)rc; /* nothing more to do for a request we cannot even track */
@@ -738,6 +829,9 @@ int native_server_new(struct event_base *base, const struct native_server_config
     ns->coord = coord;
     ns->engine = engine;
     ns->request_timeout_ms = cfg->request_timeout_ms;
+    ns->users = cfg->users;
+    ns->budget = cfg->budget;
+    snprintf(ns->cluster_name, sizeof ns->cluster_name, "%s", cfg->cluster_name ? cfg->cluster_name : "");
     int rc = native_register_metrics(ns, metrics);
     if (rc != KV_OK)
         goto fail;
@@ -751,6 +845,9 @@ int native_server_new(struct event_base *base, const struct native_server_config
         .frame_timeout_ms = cfg->frame_timeout_ms,
         .output_bytes_max = cfg->output_bytes_max,
         .tls = cfg->tls,
+        .conflict_mode = cfg->conflict_mode,
+        .authenticate = cfg->users ? native_authenticate : NULL,
+        .auth_arg = ns,
     };
     rc = rpc_server_start(base, &rc_cfg, native_handle, ns, &ns->rpc);
     if (rc != KV_OK)

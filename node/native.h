@@ -12,6 +12,17 @@
  * coordinator takes one set per batch); Expire with ttl_ms 0 clears the
  * expiry, and ExpireReply.found says whether the key had a live value.
  *
+ * Authentication (cfg.users set, node/auth.h): the Hello must carry a
+ * user's credentials, or come from a node over mutual TLS; then each
+ * request needs a role: read for Get, BatchGet, Ttl, Stats, Ping and the
+ * Admin views (MEMBERS, RING, HINTS, RING_MAP, LOCAL_GET); write for Put, BatchPut,
+ * Delete, Expire, Incr; admin for every other Admin op and any other
+ * request; node for ClusterMessage. Too low a role: KV_EAUTH, naming the
+ * role needed. native_required_role is that table.
+ *
+ * Every data request's encoded size is taken from cfg.budget while it is
+ * in flight; over the budget it is answered KV_EBUSY at once.
+ *
  * The rpc server enforces the wire limits (frame size, connections,
  * idle and frame timeouts, output backlog, hello); see rpc/server.h.
  *
@@ -32,6 +43,8 @@ struct engine;
 struct metrics;
 struct rpc_tls;
 struct native_server;
+struct auth_users;
+struct node_budget;
 
 struct native_server_config {
     const char *listen;             /* "HOST:PORT" */
@@ -44,6 +57,9 @@ struct native_server_config {
     size_t output_bytes_max;
     uint32_t request_timeout_ms;    /* default coordinator deadline */
     struct rpc_tls *tls;            /* NULL: plain TCP; borrowed, must outlive the server */
+    const char *conflict_mode;      /* peer nodes with another one are refused (rpc/server.h); a literal */
+    struct auth_users *users;       /* NULL: authentication off; borrowed, must outlive the server */
+    struct node_budget *budget;     /* node-wide request bytes (node/budget.h); NULL: none; borrowed */
 };
 
 /* Starts listening. coord, engine (for Stats) and metrics are borrowed and
@@ -66,6 +82,9 @@ uint64_t native_server_inflight(const struct native_server *s);
 
 /* Copies the rpc server's connection counters into the metrics registry. */
 void native_server_refresh_metrics(struct native_server *s);
+
+/* The auth_role (node/auth.h) a request needs; see the table above. */
+uint32_t native_required_role(const Ringkv__Envelope *req);
 
 /* Closes the listener and every connection (unsent replies are dropped),
  * then frees s. Requests still in the coordinator answer into nothing.

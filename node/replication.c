@@ -49,6 +49,7 @@ struct replication {
     bool closing;               /* the pool is being freed: callbacks only clean up */
     char node_id[KV_NODE_ID_BYTES_MAX + 1];
     char cluster_name[KV_CLUSTER_NAME_BYTES_MAX + 1];
+    const char *conflict_mode;  /* a literal (replication_config) */
     uint32_t frame_bytes_max;
     struct repl_current cur;
     struct repl_peer **peers;   /* REPL_PEER_SLOTS slots */
@@ -243,6 +244,7 @@ static bool repl_is_coord_body(Ringkv__ClusterMessage__BodyCase b)
     case RINGKV__CLUSTER_MESSAGE__BODY_FORWARD_WRITE_REPLY:
     case RINGKV__CLUSTER_MESSAGE__BODY_HINT_DELIVERY:
     case RINGKV__CLUSTER_MESSAGE__BODY_HINT_DELIVERY_REPLY:
+    case RINGKV__CLUSTER_MESSAGE__BODY_PURGE_MARK:
         return true;
     default:
         return false;
@@ -313,6 +315,7 @@ int replication_new(struct event_base *base, const struct replication_config *cf
     strcpy(r->node_id, cfg->node_id);
     strcpy(r->cluster_name, cfg->cluster_name);
     r->frame_bytes_max = cfg->frame_bytes_max;
+    r->conflict_mode = cfg->conflict_mode;
     if (!(r->timer = evtimer_new(base, repl_on_timer, r))) {
         replication_free(r);
         return KV_ENOMEM;
@@ -333,6 +336,7 @@ int replication_attach(struct replication *r, struct coord *coord, struct cluste
     pc.client.node_id = r->node_id;
     pc.client.cluster_name = r->cluster_name;
     pc.client.role = RINGKV__ROLE__ROLE_NODE;
+    pc.client.conflict_mode = r->conflict_mode;
     pc.client.frame_bytes_max = r->frame_bytes_max;
     pc.client.tls = tls;
     pc.backoff_max_ms = REPL_BACKOFF_MAX_MS;

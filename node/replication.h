@@ -60,6 +60,7 @@ struct replication_config {
     const char *node_id;        /* our Hello */
     const char *cluster_name;   /* our Hello */
     uint32_t frame_bytes_max;   /* 0 = default */
+    const char *conflict_mode;  /* our Hello ("dvv"/"lww" literal; peers refuse another) */
 };
 
 /* Creates the transport (no pool or connection yet). Strings are copied.

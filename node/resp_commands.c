@@ -13,6 +13,8 @@
 
 #include "common/limits.h"
 #include "common/log.h"
+#include "node/auth.h"
+#include "node/budget.h"
 #include "node/resp_internal.h"
 
 #define RESP_ERR_NOT_INTEGER "ERR value is not an integer or out of range"
@@ -40,7 +42,8 @@ const char *const resp_cmd_names[RESP_CMD_COUNT] = {
     [RESP_CMD_INCRBY] = "incrby", [RESP_CMD_DECR] = "decr", [RESP_CMD_DECRBY] = "decrby",
     [RESP_CMD_PING] = "ping", [RESP_CMD_ECHO] = "echo", [RESP_CMD_INFO] = "info",
     [RESP_CMD_COMMAND] = "command", [RESP_CMD_CONFIG] = "config", [RESP_CMD_CLIENT] = "client",
-    [RESP_CMD_SELECT] = "select", [RESP_CMD_QUIT] = "quit", [RESP_CMD_UNKNOWN] = "unknown",
+    [RESP_CMD_SELECT] = "select", [RESP_CMD_QUIT] = "quit", [RESP_CMD_AUTH] = "auth",
+    [RESP_CMD_UNKNOWN] = "unknown",
 };
 
 /* ---- argument helpers ---- */
@@ -568,6 +571,79 @@ static void cmd_quit(struct resp_conn *c, struct resp_slot *slot, const struct r
     resp_conn_quit(c);
 }
 
+/*
+ * AUTH [user] password: the Redis 6 form and the legacy one-argument form,
+ * which names the user "default". The password is never logged; a failure
+ * keeps the connection's earlier role, as Redis does.
+ */
+static void cmd_auth(struct resp_conn *c, struct resp_slot *slot, const struct resp_command *cmd)
+{
+    struct auth_users *users = c->server->cfg.users;
+    char user[AUTH_USER_BYTES_MAX + 1] = "default";
+    enum auth_role role;
+    if (cmd->argc > 3) {
+        reply_error(slot, "ERR syntax error");
+        return;
+    }
+    if (users == NULL) {
+        reply_error(slot, "ERR AUTH called without any password configured for the default "
+                          "user. Are you sure your configuration is correct?");
+        return;
+    }
+    struct kv_slice pw = cmd->argv[cmd->argc - 1];
+    bool name_ok = cmd->argc == 2 || (cmd->argv[1].len <= AUTH_USER_BYTES_MAX &&
+                                      memchr(cmd->argv[1].data, 0, cmd->argv[1].len) == NULL);
+    if (cmd->argc == 3 && name_ok) {
+        memcpy(user, cmd->argv[1].data, cmd->argv[1].len);
+        user[cmd->argv[1].len] = 0;
+    }
+    if (!name_ok || auth_check(users, user, pw.data, pw.len, &role) != KV_OK) {
+        char shown[RESP_ECHO_BYTES_MAX + 1];
+        arg_printable(cmd->argc == 3 ? cmd->argv[1] : (struct kv_slice){ "default", 7 }, shown,
+                      sizeof shown);
+        log_info("resp", "auth refused conn=%llu user=\"%s\"", (unsigned long long)c->id, shown);
+        reply_error(slot, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+    }
+    c->role = (uint8_t)role;
+    resp_put_simple(resp_slot_writer(slot), "OK");
+    resp_slot_finish(slot, true);
+}
+
+/* The role (node/auth.h) a command needs: AUTH and QUIT none; keys read
+ * or written by the command decide the rest; CONFIG is admin. */
+static enum auth_role resp_cmd_role(enum resp_cmd_id id)
+{
+    switch (id) {
+    case RESP_CMD_AUTH: case RESP_CMD_QUIT:
+        return AUTH_ROLE_NONE;
+    case RESP_CMD_SET: case RESP_CMD_DEL: case RESP_CMD_MSET: case RESP_CMD_EXPIRE:
+    case RESP_CMD_PEXPIRE: case RESP_CMD_PERSIST: case RESP_CMD_INCR: case RESP_CMD_INCRBY:
+    case RESP_CMD_DECR: case RESP_CMD_DECRBY:
+        return AUTH_ROLE_WRITE;
+    case RESP_CMD_CONFIG:
+        return AUTH_ROLE_ADMIN;
+    default:
+        return AUTH_ROLE_READ;
+    }
+}
+
+/* Answers NOAUTH / NOPERM and returns true if c may not run d. */
+static bool resp_refuse_role(struct resp_conn *c, struct resp_slot *slot, const struct resp_cmd_def *d)
+{
+    enum auth_role need = resp_cmd_role(d->id);
+    if (c->role >= need)
+        return false;
+    if (c->role == AUTH_ROLE_NONE) {
+        reply_error(slot, "NOAUTH Authentication required.");
+        return true;
+    }
+    resp_put_errorf(resp_slot_writer(slot), "NOPERM this user has no permissions to run the "
+                    "'%s' command (needs role %s)", d->name, auth_role_name(need));
+    resp_slot_finish(slot, false);
+    return true;
+}
+
 /* ---- dispatch ---- */
 
 static const struct resp_cmd_def g_cmds[] = {
@@ -594,6 +670,7 @@ static const struct resp_cmd_def g_cmds[] = {
     { "client", 6, -2, RESP_CMD_CLIENT, cmd_client },
     { "select", 6, 2, RESP_CMD_SELECT, cmd_select },
     { "quit", 4, -1, RESP_CMD_QUIT, cmd_quit },
+    { "auth", 4, -2, RESP_CMD_AUTH, cmd_auth },
 };
 
 /* Linear, but the length and first-letter tests (ASCII: | 0x20 lowers a
@@ -631,10 +708,26 @@ void resp_dispatch(struct resp_conn *c, const struct resp_command *cmd)
         c->out.failed = true; /* the flush closes the connection */
         return;
     }
+    if (!d && c->role == AUTH_ROLE_NONE) {
+        reply_error(slot, "NOAUTH Authentication required.");
+        return;
+    }
     if (!d) {
         reply_unknown(slot, cmd);
         return;
     }
+    if (resp_refuse_role(c, slot, d))
+        return;
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < cmd->argc; i++)
+        bytes += cmd->argv[i].len;
+    if (!node_budget_take(c->server->cfg.budget, bytes)) {
+        reply_error(slot, "BUSY the node holds its limit of unanswered request bytes "
+                          "(--inflight-bytes-max); retry later");
+        return;
+    }
+    slot->budget = c->server->cfg.budget;
+    slot->bytes = bytes;
     /* A command after a deferred SET of this connection must see its effect. */
     if (c->deferred && d->id != RESP_CMD_SET)
         resp_batch_run(c->server);

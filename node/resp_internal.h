@@ -47,7 +47,7 @@ enum resp_cmd_id {
     RESP_CMD_EXPIRE, RESP_CMD_PEXPIRE, RESP_CMD_PERSIST, RESP_CMD_TTL, RESP_CMD_PTTL,
     RESP_CMD_INCR, RESP_CMD_INCRBY, RESP_CMD_DECR, RESP_CMD_DECRBY, RESP_CMD_PING,
     RESP_CMD_ECHO, RESP_CMD_INFO, RESP_CMD_COMMAND, RESP_CMD_CONFIG, RESP_CMD_CLIENT,
-    RESP_CMD_SELECT, RESP_CMD_QUIT,
+    RESP_CMD_SELECT, RESP_CMD_QUIT, RESP_CMD_AUTH,
     RESP_CMD_UNKNOWN,   /* unknown names and wrong arity */
     RESP_CMD_COUNT
 };
@@ -93,6 +93,9 @@ struct resp_slot {
     int error;
     /* SET with NX or XX: an unmet condition answers a null bulk. */
     bool conditional;
+    /* Command bytes taken from the node budget until the slot finishes. */
+    struct node_budget *budget;
+    uint64_t bytes;
 };
 
 struct resp_server {
@@ -146,6 +149,7 @@ struct resp_conn {
     uint32_t deferred;                  /* SETs of this connection in the batch */
     bool touched;                       /* on the batch's touched list */
     struct resp_conn *touched_next;
+    uint8_t role;                       /* enum auth_role: AUTH sets it; NODE when auth is off */
 };
 
 /* Names of the commands for metrics labels (lower case), by id. */

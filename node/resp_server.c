@@ -20,6 +20,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "node/auth.h"
+#include "node/budget.h"
 #include "node/resp_internal.h"
 #include "rpc/addr.h"
 
@@ -109,6 +111,8 @@ static void resp_conn_drain_slots(struct resp_conn *c)
 void resp_slot_finish(struct resp_slot *slot, bool ok)
 {
     struct resp_conn *c = slot->conn;
+    node_budget_release(slot->budget, slot->bytes);
+    slot->bytes = 0;
     if (!c) { /* orphan: its connection is gone */
         resp_writer_free(&slot->out);
         free(slot);
@@ -399,6 +403,7 @@ static void resp_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
     c->server = s;
     c->fd = fd;
     c->id = ++s->next_conn_id;
+    c->role = s->cfg.users ? AUTH_ROLE_NONE : AUTH_ROLE_NODE;
     c->want = 1;
     resp_parser_init(&c->parser, &s->limits);
     event_assign(&c->read_ev, s->base, fd, EV_READ | EV_PERSIST, resp_read_cb, c);

@@ -50,6 +50,8 @@
 struct event_base;
 struct coord;
 struct metrics;
+struct auth_users;
+struct node_budget;
 struct resp_server;
 
 /* Slack above value_bytes_max for a bulk argument, so that a value a bit
@@ -73,6 +75,8 @@ struct resp_server_config {
     uint32_t idle_timeout_ms;
     uint32_t frame_timeout_ms;      /* a started command must complete within this */
     uint32_t request_timeout_ms;    /* passed to the coordinator */
+    struct auth_users *users;       /* NULL: no AUTH needed; borrowed, must outlive the server */
+    struct node_budget *budget;     /* node-wide request bytes (node/budget.h); NULL: none; borrowed */
 };
 
 /*

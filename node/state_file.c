@@ -114,6 +114,8 @@ int state_file_read(const char *dir, const char *name, struct kv_buf *out)
     } else {
         kv_buf_reset(out);
         rc = kv_buf_reserve(out, (size_t)st.st_size);
+        if (rc == KV_OK)
+            out->data[0] = 0;  /* an empty file still reads as "" (found by fuzz_state) */
         while (rc == KV_OK) {
             char chunk[4096];
             ssize_t n = read(fd, chunk, sizeof chunk);

@@ -23,6 +23,12 @@ struct node_stats {
     uint64_t *cache_hits, *cache_misses, *flushes, *compactions, *stall_ms;
     uint64_t *coord_ops[6];  /* get, put, delete, incr, expire, ttl */
     uint64_t *not_found, *siblings_created, *coord_errors;
+    /* cluster mode (struct coord_stats) */
+    uint64_t *unavailable, *indoubt, *read_timeouts, *forwarded, *forwards_served, *read_repairs;
+    uint64_t *replica_gets, *replica_puts, *replica_errors, *replica_timeouts, *bad_messages;
+    uint64_t *hints_stored, *hints_delivered, *hints_expired, *hint_failures;
+    uint64_t *purge_marks, *tombstones_purged;
+    double *requests_in_flight, *hints_held;
 };
 
 /* One plain series: a pointer field of struct node_stats, gauge or counter. */
@@ -60,6 +66,40 @@ static const struct stat_def g_defs[] = {
     { "ringkv_coord_siblings_created_total", "Writes that left concurrent values.",
       F(siblings_created), false },
     { "ringkv_coord_errors_total", "Coordinated requests that failed.", F(coord_errors), false },
+    { "ringkv_coord_unavailable_total", "Requests refused because too few replicas were up (nothing sent).",
+      F(unavailable), false },
+    { "ringkv_coord_indoubt_total", "Writes answered in doubt (fewer than W acks by the deadline).",
+      F(indoubt), false },
+    { "ringkv_coord_read_timeouts_total", "Reads that timed out before R replicas answered.",
+      F(read_timeouts), false },
+    { "ringkv_coord_forwarded_writes_total", "Writes this node forwarded to a primary replica.",
+      F(forwarded), false },
+    { "ringkv_coord_forwards_served_total", "Writes another node forwarded here to coordinate.",
+      F(forwards_served), false },
+    { "ringkv_coord_read_repairs_total", "Stale replicas sent the merged object after a read.",
+      F(read_repairs), false },
+    { "ringkv_coord_replica_gets_total", "Replica reads served for coordinators.", F(replica_gets), false },
+    { "ringkv_coord_replica_puts_total", "Replica writes merged here (hint deliveries included).",
+      F(replica_puts), false },
+    { "ringkv_coord_replica_errors_total", "Replica requests answered with an error.",
+      F(replica_errors), false },
+    { "ringkv_coord_replica_timeouts_total", "Replica requests unanswered at their request's deadline.",
+      F(replica_timeouts), false },
+    { "ringkv_coord_bad_messages_total", "Node-to-node messages refused as malformed.",
+      F(bad_messages), false },
+    { "ringkv_coord_requests_in_flight", "Coordinated requests waiting for replicas.",
+      F(requests_in_flight), true },
+    { "ringkv_hints_stored_total", "Writes kept here as a hint for a down replica.", F(hints_stored), false },
+    { "ringkv_hints_delivered_total", "Hints acknowledged by their owner and deleted.",
+      F(hints_delivered), false },
+    { "ringkv_hints_expired_total", "Hints dropped undelivered after the hint TTL.", F(hints_expired), false },
+    { "ringkv_hint_delivery_failures_total", "Hint deliveries that failed or timed out.",
+      F(hint_failures), false },
+    { "ringkv_hints_held", "Hint keys stored here now.", F(hints_held), true },
+    { "ringkv_tombstone_purge_marks_total", "Tombstones marked here as held by every primary replica.",
+      F(purge_marks), false },
+    { "ringkv_tombstones_purged_total", "Marked tombstones deleted here after the grace period.",
+      F(tombstones_purged), false },
     { "process_resident_memory_bytes", "Resident set size of kvnode.", F(rss_bytes), true },
 };
 #undef F
@@ -172,6 +212,25 @@ void node_stats_refresh(void *arg)
     *s->not_found = cs.not_found;
     *s->siblings_created = cs.siblings_created;
     *s->coord_errors = cs.errors;
+    *s->unavailable = cs.unavailable;
+    *s->indoubt = cs.indoubt;
+    *s->read_timeouts = cs.read_timeouts;
+    *s->forwarded = cs.forwarded;
+    *s->forwards_served = cs.forwards_served;
+    *s->read_repairs = cs.read_repairs;
+    *s->replica_gets = cs.replica_gets;
+    *s->replica_puts = cs.replica_puts;
+    *s->replica_errors = cs.replica_errors;
+    *s->replica_timeouts = cs.replica_timeouts;
+    *s->bad_messages = cs.bad_messages;
+    *s->requests_in_flight = (double)cs.requests_in_flight;
+    *s->hints_stored = cs.hints_stored;
+    *s->hints_delivered = cs.hints_delivered;
+    *s->hints_expired = cs.hints_expired;
+    *s->hint_failures = cs.hint_failures;
+    *s->hints_held = (double)cs.hints_pending;
+    *s->purge_marks = cs.purge_marks;
+    *s->tombstones_purged = cs.tombstones_purged;
     *s->rss_bytes = rss_bytes();
     if (s->native)
         native_server_refresh_metrics(s->native);

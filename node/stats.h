@@ -5,7 +5,9 @@
  * native rpc server and the process itself (/proc/self/statm) keep their
  * own counters; node_stats_refresh copies them into registered series just
  * before /metrics renders, so the hot paths of those layers never touch
- * the registry. Families: ringkv_engine_*, ringkv_coord_*, and
+ * the registry. Families: ringkv_engine_*, ringkv_coord_* (operations,
+ * outcomes, and in a cluster: forwarded writes, read repairs, in-doubt
+ * writes, replica traffic), ringkv_hint* (hinted handoff), and
  * process_resident_memory_bytes.
  *
  * Threading: the event loop thread (engine_get_stats is thread-safe).

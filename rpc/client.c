@@ -340,6 +340,7 @@ static int client_open(struct rpc_client *c, const struct sockaddr_storage *ss, 
     hello.node_id = c->node_id;
     hello.cluster_name = c->cluster_name;
     hello.role = c->cfg.role;
+    hello.conflict_mode = (char *)(c->cfg.conflict_mode ? c->cfg.conflict_mode : "");
     env.body_case = RINGKV__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     rc = client_send(c, &env, c->cfg.connect_timeout_ms, client_hello_reply, c, NULL);

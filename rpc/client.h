@@ -59,6 +59,8 @@ struct rpc_client_config {
     const char *node_id;         /* sent in Hello; NULL or "" for an SDK client */
     const char *cluster_name;    /* must match the server's */
     Ringkv__Role role;           /* RINGKV__ROLE__ROLE_NODE between nodes */
+    const char *conflict_mode;   /* sent in Hello (nodes); NULL or "": none. Borrowed: a string
+                                  * that outlives the client (a literal) */
     uint32_t connect_timeout_ms; /* 0 = RPC_CLIENT_CONNECT_TIMEOUT_MS_DEFAULT */
     uint32_t frame_bytes_max;    /* 0 = KV_FRAME_BYTES_MAX_DEFAULT */
     uint32_t idle_timeout_ms;    /* 0 = never: a client connection may sit idle */

@@ -416,6 +416,11 @@ int rpc_conn_send(struct rpc_conn *c, const Ringkv__Envelope *env)
     return KV_OK;
 }
 
+struct bufferevent *rpc_conn_bufferevent(const struct rpc_conn *c)
+{
+    return c->bev;
+}
+
 const char *rpc_conn_peer(const struct rpc_conn *c)
 {
     return c->peer;

@@ -126,6 +126,9 @@ void rpc_conn_pause_reading(struct rpc_conn *c, bool paused);
  * the server keeps it small until a peer's hello succeeds. */
 void rpc_conn_set_read_frame_limit(struct rpc_conn *c, uint32_t frame_bytes_max);
 
+/* The conn's bufferevent (e.g. to read the TLS peer certificate); owned by the conn. */
+struct bufferevent *rpc_conn_bufferevent(const struct rpc_conn *c);
+
 /* "ip:port" of the peer, for logs. */
 const char *rpc_conn_peer(const struct rpc_conn *c);
 /* Bytes queued and not yet written to the socket. */

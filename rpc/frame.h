@@ -101,7 +101,9 @@ size_t rpc_frame_decoder_memory_bytes(const struct rpc_frame_decoder *d);
  * with valid numbers that this build does not know are kept (proto3).
  */
 int rpc_envelope_decode(struct kv_slice body, Ringkv__Envelope **out) KV_MUST_USE;
-/* Frees an envelope returned by rpc_envelope_decode. NULL is allowed. */
+/* Frees an envelope returned by rpc_envelope_decode, with everything it
+ * points to (one block, see frame.c: never free a part of it on its own).
+ * NULL is allowed. */
 void rpc_envelope_free(Ringkv__Envelope *env);
 
 /*

@@ -41,6 +41,7 @@ struct sconn {
     uint32_t inflight;
     bool hello_done;
     Ringkv__Role role;
+    uint32_t access;            /* granted by cfg.authenticate */
     char node_id[KV_NODE_ID_BYTES_MAX + 1];
 };
 
@@ -167,7 +168,32 @@ static int server_check_hello(const struct rpc_server *s, const Ringkv__Hello *h
                  theirs, s->cluster_name);
         return KV_EAUTH;
     }
+    const char *mode = s->cfg.conflict_mode ? s->cfg.conflict_mode : "";
+    if (h->role == RINGKV__ROLE__ROLE_NODE && mode[0] && h->conflict_mode[0] &&
+        strcmp(h->conflict_mode, mode) != 0) {
+        char theirs[16], node[KV_NODE_ID_BYTES_MAX + 1];
+        server_printable(theirs, sizeof theirs, h->conflict_mode);
+        server_printable(node, sizeof node, h->node_id);
+        snprintf(why, why_len, "conflict mode \"%s\" of node %s does not match this node's \"%s\" "
+                 "(--conflict-mode must be the same on every node)", theirs, node, mode);
+        return KV_EAUTH;
+    }
     return KV_OK;
+}
+
+/* Runs cfg.authenticate (if any) on a Hello that passed server_check_hello. */
+static int sconn_authenticate(struct sconn *sc, const Ringkv__Hello *h, char *why, size_t why_len)
+{
+    struct rpc_server *s = sc->srv;
+    sc->access = RPC_ACCESS_ALL;
+    if (s->cfg.authenticate == NULL)
+        return KV_OK;
+    char uri[RPC_TLS_URI_BYTES_MAX];
+    bool have_uri = s->cfg.tls != NULL &&
+                    rpc_tls_peer_uri(rpc_conn_bufferevent(sc->conn), uri, sizeof uri) == KV_OK;
+    struct rpc_hello_identity id = { rpc_conn_peer(sc->conn), have_uri ? uri : NULL };
+    int rc = s->cfg.authenticate(s->cfg.auth_arg, h, &id, &sc->access, why, why_len);
+    return rc == KV_OK ? KV_OK : KV_EAUTH;
 }
 
 static void sconn_hello(struct sconn *sc, Ringkv__Envelope *env)
@@ -175,6 +201,8 @@ static void sconn_hello(struct sconn *sc, Ringkv__Envelope *env)
     struct rpc_server *s = sc->srv;
     char why[256];
     int rc = server_check_hello(s, env->hello, why, sizeof why);
+    if (rc == KV_OK)
+        rc = sconn_authenticate(sc, env->hello, why, sizeof why);
     if (rc != KV_OK) {
         s->stats.hellos_refused++;
         log_warn("rpc", "hello refused peer=%s status=\"%s\" reason=\"%s\"", rpc_conn_peer(sc->conn),
@@ -246,7 +274,7 @@ static void sconn_on_envelope(void *arg, struct rpc_conn *c, Ringkv__Envelope *e
         return;
     }
     struct rpc_reply_handle h = { s, sc->slot, s->slots[sc->slot].gen, env->request_id };
-    struct rpc_peer peer = { rpc_conn_peer(c), sc->node_id, sc->role };
+    struct rpc_peer peer = { rpc_conn_peer(c), sc->node_id, sc->role, sc->access };
     s->stats.requests++;
     if (++sc->inflight >= s->cfg.inflight_max)
         rpc_conn_pause_reading(c, true);

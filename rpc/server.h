@@ -9,7 +9,9 @@
  *      answered with an error envelope (KV_EPROTO), a foreign cluster name
  *      with KV_EAUTH, each with a message saying what was expected; then
  *      the connection closes. Any other first frame closes the connection
- *      with no answer. A good Hello gets a HelloReply.
+ *      with no answer. With cfg.authenticate set, the Hello must also pass
+ *      it (else KV_EAUTH and its reason, then close). A good Hello gets a
+ *      HelloReply.
  *   2. Every later frame is a request and goes to the handler, which
  *      answers through its reply handle, now or later (asynchronously).
  *      Requests are pipelined: the handler may hold many per connection
@@ -60,10 +62,31 @@ struct rpc_tls;
 #define RPC_SERVER_ACCEPT_RETRY_MS 100u
 #define RPC_SERVER_BACKLOG 1024
 
+/* Hello.credentials and the TLS identity given to rpc_auth_fn. */
+struct rpc_hello_identity {
+    const char *peer_addr;  /* "ip:port" */
+    const char *cert_uri;   /* ringkv:// URI of the verified peer certificate, or NULL */
+};
+
+/*
+ * Decides whether a Hello (protocol version and cluster name already
+ * checked) may open a session. KV_OK and *access_out (an opaque level
+ * the server hands back in rpc_peer.access), or KV_EAUTH with a reason
+ * for the peer in why. Must not block for long: it runs on the loop.
+ */
+typedef int (*rpc_auth_fn)(void *arg, const Ringkv__Hello *hello,
+                           const struct rpc_hello_identity *id, uint32_t *access_out,
+                           char *why, size_t why_len);
+
+/* rpc_peer.access of every session when no rpc_auth_fn is configured. */
+#define RPC_ACCESS_ALL UINT32_MAX
+
 struct rpc_server_config {
     const char *listen;         /* "HOST:PORT"; port 0 picks a free port (see rpc_server_port) */
     const char *node_id;        /* this node, sent in HelloReply (<= KV_NODE_ID_BYTES_MAX) */
     const char *cluster_name;   /* a Hello naming another cluster is refused (<= KV_CLUSTER_NAME_BYTES_MAX) */
+    const char *conflict_mode;  /* a ROLE_NODE Hello with another non-empty conflict_mode is refused;
+                                 * NULL or "": not checked. Borrowed (a literal) */
     uint32_t connections_max;   /* 0 = KV_CONNECTIONS_MAX_DEFAULT */
     uint32_t inflight_max;      /* per connection; 0 = RPC_SERVER_INFLIGHT_MAX_DEFAULT */
     uint32_t frame_bytes_max;   /* 0 = KV_FRAME_BYTES_MAX_DEFAULT */
@@ -71,6 +94,8 @@ struct rpc_server_config {
     uint32_t frame_timeout_ms;  /* 0 = KV_FRAME_TIMEOUT_MS_DEFAULT */
     size_t output_bytes_max;    /* 0 = KV_CONN_OUTPUT_BYTES_MAX_DEFAULT */
     struct rpc_tls *tls;        /* RPC_TLS_SERVER context, or NULL for plain TCP; must outlive the server */
+    rpc_auth_fn authenticate;   /* NULL: every good Hello gets RPC_ACCESS_ALL */
+    void *auth_arg;
 };
 
 /* Who sent a request; valid only during the handler call (copy what you keep). */
@@ -78,6 +103,7 @@ struct rpc_peer {
     const char *addr;     /* "ip:port" */
     const char *node_id;  /* from the peer's Hello; "" for most clients */
     Ringkv__Role role;    /* from the peer's Hello */
+    uint32_t access;      /* from rpc_server_config.authenticate, or RPC_ACCESS_ALL */
 };
 
 /* Where a reply goes. A value: copy it freely, answer it once. */

@@ -18,7 +18,59 @@ struct rpc_tls {
     SSL_CTX *ctx;
     enum rpc_tls_role role;
     bool verify_peer;
+    char cluster_name[RPC_TLS_URI_BYTES_MAX];  /* "" = no cluster binding */
 };
+
+#define TLS_URI_SCHEME "ringkv://"
+
+/* Copies the first URI SAN of cert starting with ringkv:// into out. */
+static int tls_cert_uri(X509 *cert, char *out, size_t cap)
+{
+    int rc = KV_ENOTFOUND;
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI)
+            continue;
+        const char *s = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+        size_t len = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+        if (len < cap && len >= strlen(TLS_URI_SCHEME) && memchr(s, 0, len) == NULL &&
+            strncmp(s, TLS_URI_SCHEME, strlen(TLS_URI_SCHEME)) == 0) {
+            memcpy(out, s, len);
+            out[len] = 0;
+            rc = KV_OK;
+            break;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+/* After OpenSSL's chain check: the leaf must name this cluster (see tls.h). */
+static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *x)
+{
+    if (!preverify_ok || X509_STORE_CTX_get_error_depth(x) != 0)
+        return preverify_ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct rpc_tls *t = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    if (t == NULL || t->cluster_name[0] == 0)
+        return 1;
+    char uri[RPC_TLS_URI_BYTES_MAX] = "";
+    char want[RPC_TLS_URI_BYTES_MAX + 16];
+    snprintf(want, sizeof want, TLS_URI_SCHEME "%s/", t->cluster_name);
+    X509 *cert = X509_STORE_CTX_get_current_cert(x);
+    if (cert != NULL && tls_cert_uri(cert, uri, sizeof uri) == KV_OK &&
+        strncmp(uri, want, strlen(want)) == 0)
+        return 1;
+    char subject[128] = "?";
+    if (cert != NULL)
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+    log_warn("rpc", "tls peer certificate refused reason=\"not a certificate of cluster %s: "
+             "needs a URI SAN %s...\" subject=\"%s\" uri=\"%s\"", t->cluster_name, want, subject,
+             uri[0] ? uri : "none");
+    X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
 
 /* Logs the reason at the top of OpenSSL's error queue once, then clears the queue. */
 static void tls_log_failure(const char *what, const char *file)
@@ -67,6 +119,11 @@ int rpc_tls_new(enum rpc_tls_role role, const struct rpc_tls_config *cfg, struct
         goto fail;
     t->role = role;
     t->verify_peer = cfg->verify_peer;
+    if (cfg->cluster_name != NULL && strlen(cfg->cluster_name) + 16 >= sizeof t->cluster_name) {
+        rc = KV_EINVAL;
+        goto fail;
+    }
+    snprintf(t->cluster_name, sizeof t->cluster_name, "%s", cfg->cluster_name ? cfg->cluster_name : "");
     t->ctx = SSL_CTX_new(role == RPC_TLS_SERVER ? TLS_server_method() : TLS_client_method());
     if (t->ctx == NULL)
         goto fail;
@@ -80,7 +137,8 @@ int rpc_tls_new(enum rpc_tls_role role, const struct rpc_tls_config *cfg, struct
         int mode = SSL_VERIFY_PEER;
         if (role == RPC_TLS_SERVER)
             mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-        SSL_CTX_set_verify(t->ctx, mode, NULL);
+        SSL_CTX_set_app_data(t->ctx, t);
+        SSL_CTX_set_verify(t->ctx, mode, tls_verify_cb);
     } else {
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
     }
@@ -136,6 +194,19 @@ int rpc_tls_bufferevent_new(struct rpc_tls *t, struct event_base *base, evutil_s
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     *out = bev;
     return KV_OK;
+}
+
+int rpc_tls_peer_uri(struct bufferevent *bev, char *out, size_t cap)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+        return KV_ENOTFOUND;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (cert == NULL)
+        return KV_ENOTFOUND;
+    int rc = tls_cert_uri(cert, out, cap);
+    X509_free(cert);
+    return rc;
 }
 
 void rpc_tls_error_string(struct bufferevent *bev, char *buf, size_t len)

@@ -16,6 +16,13 @@
  *                Without verify_peer the link is encrypted but the server
  *                is not authenticated: for tests only.
  *
+ * Cluster binding: with cluster_name set, a peer certificate signed by the
+ * CA is still refused in the handshake unless one of its URI SANs starts
+ * with "ringkv://CLUSTER/" (nodes: ringkv://CLUSTER/node/NODE_ID, clients:
+ * ringkv://CLUSTER/client/NAME), so one CA can serve several clusters
+ * without a node of one joining another. A refusal is logged once
+ * ("tls peer certificate refused ... cluster").
+ *
  * verify_peer needs ca_file. scripts/make-certs.sh makes a test CA and
  * per-node certificates. Ownership: rpc_tls_free may be called while
  * connections made from it are still open (each SSL holds a reference to
@@ -42,6 +49,10 @@ struct rpc_tls_config {
     const char *key_file;   /* PEM private key matching cert_file */
     const char *ca_file;    /* PEM CA certificates that sign peers; needed by verify_peer */
     bool verify_peer;       /* server: require a client cert (mTLS); client: verify the server */
+    /* With verify_peer: the peer's certificate must also carry a URI
+     * subjectAltName ringkv://CLUSTER/... naming this cluster (see below).
+     * NULL or "": any certificate the CA signed is accepted. */
+    const char *cluster_name;
 };
 
 /*
@@ -62,6 +73,16 @@ void rpc_tls_free(struct rpc_tls *t);
  */
 int rpc_tls_bufferevent_new(struct rpc_tls *t, struct event_base *base, evutil_socket_t fd,
                             const char *host, struct bufferevent **out) KV_MUST_USE;
+
+/* Longest ringkv:// URI kept from a peer certificate. */
+#define RPC_TLS_URI_BYTES_MAX 256u
+
+/*
+ * The first ringkv:// URI SAN of the verified peer certificate of a TLS
+ * bufferevent, copied into out (cap bytes). KV_OK, or KV_ENOTFOUND (not
+ * TLS, no certificate, not verified, or no such URI).
+ */
+int rpc_tls_peer_uri(struct bufferevent *bev, char *out, size_t cap) KV_MUST_USE;
 
 /* Formats the last OpenSSL error of bev (or the queue's) into buf, for a log line. */
 void rpc_tls_error_string(struct bufferevent *bev, char *buf, size_t len);

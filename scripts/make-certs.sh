@@ -1,19 +1,35 @@
 #!/bin/sh
-# make-certs.sh DIR [NODE...] - a test certificate authority and node certificates.
+# make-certs.sh [-c CLUSTER] DIR [NODE | client:NAME ...] - a test certificate
+# authority, node and client certificates bound to a cluster.
 #
 # Writes, in DIR (created if missing):
 #   ca.key ca.crt            a self-signed CA (EC P-256, 10 years)
 #   NODE.key NODE.crt        per node: CN = NODE, subjectAltName
-#                            IP:127.0.0.1, DNS:localhost, DNS:NODE; signed by the CA;
+#                            URI:ringkv://CLUSTER/node/NODE, IP:127.0.0.1,
+#                            DNS:localhost, DNS:NODE; signed by the CA;
 #                            usable as both TLS server and TLS client certificate
-# NODE defaults to "node1". An existing CA in DIR is reused, so nodes can be
-# added later. For tests and local clusters only: keys are not encrypted.
+#   NAME.key NAME.crt        per client:NAME: CN = NAME, subjectAltName
+#                            URI:ringkv://CLUSTER/client/NAME (client only)
+# CLUSTER defaults to "ringkv" (kvnode's default --cluster-name). kvnode
+# refuses a verified peer whose certificate has no URI ringkv://CLUSTER/...
+# for its own cluster, and accepts Hello role NODE under --users-file only
+# from ringkv://CLUSTER/node/ID (rpc/tls.h, node/auth.h). NODE defaults to
+# "node1". An existing CA in DIR is reused, so nodes (of any cluster) can
+# be added later. For tests and local clusters only: keys are not encrypted.
 set -eu
 
+cluster=ringkv
+if [ $# -ge 2 ] && [ "$1" = "-c" ]; then
+    cluster=$2
+    shift 2
+fi
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    echo "usage: $0 DIR [NODE...]" >&2
+    echo "usage: $0 [-c CLUSTER] DIR [NODE | client:NAME ...]" >&2
     exit 2
 fi
+case $cluster in
+    *[!A-Za-z0-9._-]*|'') echo "make-certs: bad cluster name '$cluster'" >&2; exit 2 ;;
+esac
 dir=$1
 shift
 [ $# -gt 0 ] || set -- node1
@@ -32,17 +48,25 @@ if [ ! -f "$dir/ca.key" ] || [ ! -f "$dir/ca.crt" ]; then
         -out "$dir/ca.crt" 2>/dev/null
 fi
 
-for node in "$@"; do
+for arg in "$@"; do
+    node=${arg#client:}
     case $node in
-        *[!A-Za-z0-9._-]*|'') echo "make-certs: bad node id '$node'" >&2; exit 2 ;;
+        *[!A-Za-z0-9._-]*|'') echo "make-certs: bad name '$arg'" >&2; exit 2 ;;
     esac
     ext=$(mktemp)
     trap 'rm -f "$ext" "$dir/$node.csr"' EXIT
+    if [ "$node" = "$arg" ]; then
+        usage=serverAuth,clientAuth
+        san="URI:ringkv://$cluster/node/$node,IP:127.0.0.1,DNS:localhost,DNS:$node"
+    else
+        usage=clientAuth
+        san="URI:ringkv://$cluster/client/$node"
+    fi
     cat >"$ext" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth,clientAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:$node
+extendedKeyUsage=$usage
+subjectAltName=$san
 EXT
     openssl ecparam -name prime256v1 -genkey -noout -out "$dir/$node.key"
     openssl req -new -key "$dir/$node.key" -subj "/CN=$node" -out "$dir/$node.csr"
@@ -53,4 +77,4 @@ EXT
     trap - EXIT
 done
 chmod 644 "$dir"/*.crt
-echo "make-certs: CA and certificates for: $* in $dir"
+echo "make-certs: CA and certificates for: $* (cluster $cluster) in $dir"

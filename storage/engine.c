@@ -294,12 +294,12 @@ static int cmp_u64(const void *a, const void *b)
 /*
  * Lists the directory: the logs to replay (numbers >= the log number,
  * sorted), and checks that every table of the current version exists and
- * that a directory without CURRENT holds no tables or manifests.
+ * that a directory without CURRENT holds no tables.
  */
 static int scan_dir(struct engine *e, bool fresh, uint64_t **logs, size_t *nlogs)
 {
     char **names = NULL;
-    size_t n = 0, k = 0, tables = 0;
+    size_t n = 0, k = 0, tables = 0, manifests = 0;
     int rc = env_list(e->env, e->dir, &names, &n);
     if (rc != KV_OK)
         return rc;
@@ -316,10 +316,18 @@ static int scan_dir(struct engine *e, bool fresh, uint64_t **logs, size_t *nlogs
             l[k++] = number;
         else if (kind == FILENAME_TABLE)
             found[tables++] = number;
-        if (fresh && (kind == FILENAME_TABLE || kind == FILENAME_MANIFEST)) {
-            log_error("engine", "\"tables or manifests but no CURRENT\" dir=%s", e->dir);
-            rc = KV_ECORRUPT;
-        }
+        if (kind == FILENAME_MANIFEST)
+            manifests++;
+    }
+    /* Without CURRENT, tables mean a lost CURRENT: refuse. Manifests alone
+     * are a creation killed between its first manifest and CURRENT: open
+     * had not returned, nothing was acknowledged, and every log is replayed. */
+    if (rc == KV_OK && fresh && tables) {
+        log_error("engine", "\"tables but no CURRENT\" dir=%s", e->dir);
+        rc = KV_ECORRUPT;
+    } else if (rc == KV_OK && fresh && manifests) {
+        log_warn("engine", "\"manifest without CURRENT: unfinished creation, recovering from the logs\" dir=%s",
+                 e->dir);
     }
     if (rc == KV_OK) {
         qsort(l, k, sizeof *l, cmp_u64);
@@ -410,6 +418,7 @@ static void engine_destroy(struct engine *e)
     pthread_cond_destroy(&e->work_cv);
     pthread_cond_destroy(&e->done_cv);
     pthread_cond_destroy(&e->sync_cv);
+    pthread_cond_destroy(&e->wal_cv);
     free(e->dir);
     free(e);
 }
@@ -456,6 +465,7 @@ static int engine_init(struct engine *e, const char *dir, const struct engine_op
     pthread_mutex_init(&e->wal_mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->done_cv, NULL);
+    pthread_cond_init(&e->wal_cv, NULL);
     pthread_condattr_t ca; /* the sync period must not follow wall-clock jumps */
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -7,9 +7,12 @@
  * Locking:
  *   mu      guards everything below not marked otherwise. Held briefly:
  *           never across file I/O except where a comment says so.
- *   wal_mu  guards the WAL writer (wal, wal_dirty): the write leader
- *           appends under it, the periodic-sync thread syncs under it, the
- *           memtable switch replaces it under it. Order: mu before wal_mu.
+ *   wal_mu  guards the WAL writer (wal, wal_dirty, wal_syncing): the
+ *           write leader appends (and with sync=always syncs) under it, the
+ *           memtable switch replaces it under it. The periodic-sync thread
+ *           only marks wal_syncing under it and runs fdatasync without it,
+ *           so a slow sync never blocks the writers (the event loop).
+ *           Order: mu before wal_mu.
  * Readers take references on mem, imm and the current version under mu,
  * then read without any lock (memtables and versions are safe to read
  * concurrently with the one writer).
@@ -114,6 +117,11 @@ struct engine {
     pthread_mutex_t wal_mu;
     struct wal_writer *wal;
     bool wal_dirty;                  /* appended since the last sync */
+    /* The periodic-sync thread is running env_sync on wal's file without
+     * wal_mu (so appends go on meanwhile); whoever replaces wal waits on
+     * wal_cv until it is false before closing the old writer. */
+    bool wal_syncing;
+    pthread_cond_t wal_cv;
     atomic_uint_fast64_t wal_syncs;  /* statistics; any thread */
 
     struct engine_writer *writers;   /* queue head: the leader */

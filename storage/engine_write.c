@@ -40,6 +40,8 @@ int engine_new_wal(struct engine *e, uint64_t number)
     }
     int sync_rc = KV_OK;
     pthread_mutex_lock(&e->wal_mu);
+    while (e->wal_syncing) /* the periodic sync of the old log must end before it is closed */
+        pthread_cond_wait(&e->wal_cv, &e->wal_mu);
     old = e->wal;
     if (old && e->wal_dirty) {
         sync_rc = wal_writer_sync(old);
@@ -292,6 +294,38 @@ int engine_delete_range(struct engine *e, struct kv_slice begin, struct kv_slice
 
 /* ---- periodic sync ---- */
 
+/* Syncs the current WAL if it is dirty, without holding wal_mu during the
+ * fdatasync: appends continue meanwhile (they are covered by the next
+ * period), and wal_syncing keeps engine_new_wal from closing the file
+ * under the sync. */
+static int sync_wal_once(struct engine *e)
+{
+    struct wal_writer *w = NULL;
+    pthread_mutex_lock(&e->wal_mu);
+    if (e->wal && e->wal_dirty) {
+        w = e->wal;
+        e->wal_dirty = false;
+        e->wal_syncing = true;
+    }
+    pthread_mutex_unlock(&e->wal_mu);
+    if (!w)
+        return KV_OK;
+    int rc = env_sync(wal_writer_file(w));
+    atomic_fetch_add_explicit(&e->wal_syncs, 1, memory_order_relaxed);
+    pthread_mutex_lock(&e->wal_mu);
+    if (rc != KV_OK) {
+        /* After a failed fsync nothing in this log is trusted. Marked dirty,
+         * a WAL switch syncs it again, gets the error, and does not start a
+         * new log that could outlive a hole in this one. */
+        wal_writer_fail(w, rc);
+        e->wal_dirty = true;
+    }
+    e->wal_syncing = false;
+    pthread_cond_broadcast(&e->wal_cv);
+    pthread_mutex_unlock(&e->wal_mu);
+    return rc;
+}
+
 void *engine_sync_main(void *arg)
 {
     struct engine *e = arg;
@@ -308,14 +342,7 @@ void *engine_sync_main(void *arg)
         if (err != ETIMEDOUT)
             continue;
         pthread_mutex_unlock(&e->mu);
-        int rc = KV_OK;
-        pthread_mutex_lock(&e->wal_mu);
-        if (e->wal && e->wal_dirty) {
-            rc = wal_writer_sync(e->wal);
-            e->wal_dirty = false;
-            atomic_fetch_add_explicit(&e->wal_syncs, 1, memory_order_relaxed);
-        }
-        pthread_mutex_unlock(&e->wal_mu);
+        int rc = sync_wal_once(e);
         pthread_mutex_lock(&e->mu);
         engine_set_bg_error(e, rc);
     }

@@ -16,7 +16,9 @@
  * beyond that. Every function returns KV_OK or a KV_E* code.
  *
  * Threading: an env and distinct files may be used from several threads
- * at once; a single env_file must not be appended to concurrently.
+ * at once; a single env_file must not be appended to concurrently, but
+ * one thread may sync a file while another appends to it (the sync then
+ * covers at least what was appended before it started).
  * Ownership: env_*_open hands out a file the caller must env_close.
  */
 #ifndef RINGKV_STORAGE_ENV_H
@@ -123,5 +125,12 @@ int env_fault_drop_unsynced(struct env *fault) KV_MUST_USE;
  * rename, remove, mkdir, open for write), every mutating call fails with
  * `status`, doing nothing, until reset with env_fault_fail_after(env, -1, 0). */
 void env_fault_fail_after(struct env *fault, long ops, int status);
+/* A power loss that tears: like env_fault_drop_unsynced, but each file
+ * keeps a random part (chosen from seed) of what was appended after its
+ * last sync, its last kept byte garbled when the part is partial. */
+int env_fault_drop_unsynced_torn(struct env *fault, uint64_t seed) KV_MUST_USE;
+/* After `reads` more successful preads, every pread fails with `status`
+ * (the data stays intact) until reset with env_fault_fail_reads_after(env, -1, 0). */
+void env_fault_fail_reads_after(struct env *fault, long reads, int status);
 
 #endif

@@ -40,6 +40,13 @@
  * close, which frees it), like descriptors of a process that died, and
  * every file counts as synced.
  *
+ * env_fault_drop_unsynced_torn tears instead of cutting: each file keeps
+ * its synced bytes plus a seeded random part of its unsynced tail (all of
+ * it, none, or a prefix whose last byte is garbled, like a sector written
+ * half-way), which is what recovery code must survive after a power cut
+ * in the middle of a write. env_fault_fail_reads_after makes preads fail
+ * (a bad sector, a dying disk) without touching the data.
+ *
  * env_fault_fail_after counts mutating calls: open for writing, append,
  * sync, sync_dir, rename, remove and mkdir. A call that is refused does
  * nothing to the base env.
@@ -86,6 +93,9 @@ struct fault_env {
     unsigned epoch;      /* bumped by each drop; handles of older epochs are dead */
     long fail_remaining; /* mutating calls left before failing; < 0 = never */
     int fail_status;
+    long read_fail_remaining; /* preads left before failing; < 0 = never */
+    int read_fail_status;
+    uint64_t tear_seed;       /* drop: 0 = cut at the synced size, else tear (see env.h) */
 };
 
 struct fault_file {
@@ -333,9 +343,17 @@ static int fault_append(struct env_file *f, const void *data, size_t n)
 static int fault_pread(struct env_file *f, uint64_t off, void *buf, size_t n, size_t *nread)
 {
     struct fault_file *ff = (struct fault_file *)f;
+    struct fault_env *fe = (struct fault_env *)f->env;
     if (handle_dead(ff))
         return KV_EIO;
-    return env_pread(ff->inner, off, buf, n, nread);
+    pthread_mutex_lock(&fe->mu);
+    int rc = KV_OK;
+    if (fe->read_fail_remaining == 0)
+        rc = fe->read_fail_status;
+    else if (fe->read_fail_remaining > 0)
+        fe->read_fail_remaining--;
+    pthread_mutex_unlock(&fe->mu);
+    return rc != KV_OK ? rc : env_pread(ff->inner, off, buf, n, nread);
 }
 
 static int fault_sync(struct env_file *f)
@@ -524,16 +542,33 @@ static int undo_op(struct fault_env *fe, struct fault_op *op)
     return op->had_old ? rewrite_file(fe->inner, op->path, op->old_bytes, op->old_len) : KV_OK;
 }
 
-/* Under fe->mu: cuts every tracked file back to its synced size. */
+/* splitmix64 step: the tear positions follow from the seed alone. */
+static uint64_t tear_next(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Under fe->mu: cuts every tracked file back to its synced size or, when
+ * tearing, to its synced size plus a random part of the unsynced bytes
+ * whose last byte is garbled unless the whole tail was kept. */
 static int truncate_unsynced(struct fault_env *fe)
 {
+    uint64_t x = fe->tear_seed;
     for (size_t i = 0; i < fe->nstates; i++) {
         struct fault_state *st = fe->states[i];
         if (st->size == st->synced)
             continue;
+        uint64_t keep = st->synced;
+        if (fe->tear_seed)
+            keep += tear_next(&x) % (st->size - st->synced + 1);
         char *data = NULL;
         size_t len = 0;
-        int rc = read_prefix(fe->inner, st->path, st->synced, &data, &len);
+        int rc = read_prefix(fe->inner, st->path, keep, &data, &len);
+        if (rc == KV_OK && len > st->synced && len < st->size)
+            data[len - 1] ^= (char)0x5a;
         if (rc == KV_OK)
             rc = rewrite_file(fe->inner, st->path, data, len);
         free(data);
@@ -564,6 +599,28 @@ int env_fault_drop_unsynced(struct env *env)
     if (rc != KV_OK)
         log_error("env", "fault env could not drop unsynced data status=%s", kv_status_str(rc));
     return rc;
+}
+
+int env_fault_drop_unsynced_torn(struct env *env, uint64_t seed)
+{
+    struct fault_env *fe = (struct fault_env *)env;
+    pthread_mutex_lock(&fe->mu);
+    fe->tear_seed = seed | 1; /* never 0: 0 means no tearing */
+    pthread_mutex_unlock(&fe->mu);
+    int rc = env_fault_drop_unsynced(env);
+    pthread_mutex_lock(&fe->mu);
+    fe->tear_seed = 0;
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
+}
+
+void env_fault_fail_reads_after(struct env *env, long reads, int status)
+{
+    struct fault_env *fe = (struct fault_env *)env;
+    pthread_mutex_lock(&fe->mu);
+    fe->read_fail_remaining = reads;
+    fe->read_fail_status = status;
+    pthread_mutex_unlock(&fe->mu);
 }
 
 void env_fault_fail_after(struct env *env, long ops, int status)
@@ -618,6 +675,7 @@ int env_fault_new(struct env *base, struct env **out)
     fe->base.ops = &fault_ops;
     fe->inner = base;
     fe->fail_remaining = -1;
+    fe->read_fail_remaining = -1;
     *out = &fe->base;
     return KV_OK;
 }

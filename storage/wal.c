@@ -197,6 +197,15 @@ int wal_writer_sync(struct wal_writer *w)
     return rc;
 }
 
+struct env_file *wal_writer_file(struct wal_writer *w) { return w->f; }
+
+void wal_writer_fail(struct wal_writer *w, int rc)
+{
+    if (w->status == KV_OK)
+        w->status = rc;
+    log_error("wal", "sync failed size=%llu status=%s", (unsigned long long)w->size, kv_status_str(rc));
+}
+
 uint64_t wal_writer_size(const struct wal_writer *w) { return w->size; }
 
 int wal_writer_close(struct wal_writer *w)

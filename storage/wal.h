@@ -44,6 +44,14 @@ int wal_writer_new(struct env_file *f, uint64_t initial_size, struct wal_writer 
  * returns; they are durable only after wal_writer_sync. */
 int wal_writer_add(struct wal_writer *w, struct kv_slice record) KV_MUST_USE;
 int wal_writer_sync(struct wal_writer *w) KV_MUST_USE;
+/* The file w appends to, for a sync run on another thread while the owner
+ * keeps appending (env_sync may overlap env_append of the same file; the
+ * wal_writer itself is not thread-safe). The caller keeps w open until
+ * that sync returns, and reports a failed one with wal_writer_fail. */
+struct env_file *wal_writer_file(struct wal_writer *w);
+/* Makes rc (a failed sync of wal_writer_file) w's sticky status: later
+ * adds and syncs return it. Called by the owner's thread (or under its lock). */
+void wal_writer_fail(struct wal_writer *w, int rc);
 uint64_t wal_writer_size(const struct wal_writer *w); /* bytes in the file */
 /* Closes the file (no sync) and frees w. */
 int wal_writer_close(struct wal_writer *w);

@@ -95,7 +95,7 @@ def test_server_commands():
     for field in ("redis_version:", "ringkv_version:", "node_id:resp1", "connected_clients:"):
         if field not in info:
             fail("INFO lacks %r:\n%s" % (field, info))
-    expect(cli("COMMAND", "COUNT"), "23", "command count")
+    expect(cli("COMMAND", "COUNT"), "24", "command count (AUTH included)")
     expect(cli("COMMAND", "DOCS"), "", "command docs is an empty array")
     expect(cli("CONFIG", "GET", "appendonly"), "appendonly\nno", "config get")
     expect(cli("SELECT", "0"), "OK", "select 0")

@@ -8,6 +8,7 @@
 
 #include "coordinator/coord_msg.h"
 #include "coordinator/keyspace.h"
+#include "coordinator/merkle.h"
 #include "storage/engine.h"
 #include "storage/env.h"
 
@@ -22,6 +23,10 @@ struct sq_node {
     struct coord *coord;
     struct coord_net_ops net;
     struct coord_cluster_ops cops;
+    struct kv_clock clock;  /* the sim's time, wall clock shifted by skew_ms */
+    int64_t skew_ms;
+    struct merkle **trees;  /* Q trees kept by the coordinator's write hook (sq_hook_tree_mismatches) */
+    struct coord_write_hook hook;
 };
 
 struct sq_cluster {
@@ -32,7 +37,6 @@ struct sq_cluster {
     uint8_t cut[SQ_NODES_MAX][SQ_NODES_MAX];  /* cut[from][to] */
     uint8_t view[SQ_NODES_MAX][SQ_NODES_MAX]; /* view[observer][target]: 1 = up */
     bool frozen;
-    struct kv_clock clock;
     struct kv_buf enc;
     struct sq_stats stats;
     int trace;
@@ -53,8 +57,14 @@ void sq_config_defaults(struct sq_config *cfg)
     cfg->coord.hint_timeout_ms = 1000;
 }
 
-static uint64_t clock_mono(const struct kv_clock *k) { return sim_now(k->ctx); }
-static uint64_t clock_wall(const struct kv_clock *k) { return SQ_EPOCH_MS + sim_now(k->ctx); }
+/* A node's own clock: mono is the sim's; wall is skewed (SQ_EPOCH_MS
+ * leaves room for any skew a test sets, so it never wraps). */
+static uint64_t node_clock_mono(const struct kv_clock *k) { return sim_now(((struct sq_node *)k->ctx)->c->sim); }
+static uint64_t node_clock_wall(const struct kv_clock *k)
+{
+    const struct sq_node *n = k->ctx;
+    return (uint64_t)((int64_t)(SQ_EPOCH_MS + sim_now(n->c->sim)) + n->skew_ms);
+}
 
 /* ---- coordinator ops ---- */
 
@@ -95,6 +105,48 @@ static void node_rearm(struct sq_node *n)
     }
 }
 
+/* ---- write hook: a Merkle tree per partition, as anti-entropy keeps ---- */
+
+static void hook_wrote(void *ctx, uint32_t partition, struct kv_slice key, struct kv_slice old_object,
+                       struct kv_slice new_object)
+{
+    struct sq_node *n = ctx;
+    merkle_update_objects(n->trees[partition], key, old_object, new_object);
+}
+
+/* (Re)builds the node's trees from its engine, as a node does at start. */
+static int hook_trees_build(struct sq_node *n)
+{
+    uint32_t q = n->c->cfg.partitions;
+    if (!n->trees && !(n->trees = calloc(q, sizeof *n->trees)))
+        return KV_ENOMEM;
+    int rc = KV_OK;
+    for (uint32_t p = 0; rc == KV_OK && p < q; p++) {
+        if (!n->trees[p])
+            rc = merkle_new(p, q, MERKLE_SEGMENTS_DEFAULT, MERKLE_BRANCHING_DEFAULT, &n->trees[p]);
+        if (rc == KV_OK)
+            rc = merkle_rebuild(n->trees[p], n->engine, NULL);
+    }
+    n->hook = (struct coord_write_hook){ hook_wrote, n };
+    return rc;
+}
+
+uint32_t sq_hook_tree_mismatches(struct sq_cluster *c)
+{
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < c->cfg.n_nodes; i++) {
+        struct sq_node *n = &c->nodes[i];
+        for (uint32_t p = 0; n->coord && p < c->cfg.partitions; p++) {
+            struct merkle *fresh = NULL;
+            if (merkle_new(p, c->cfg.partitions, MERKLE_SEGMENTS_DEFAULT, MERKLE_BRANCHING_DEFAULT, &fresh) != KV_OK ||
+                merkle_rebuild(fresh, n->engine, NULL) != KV_OK || merkle_root(fresh) != merkle_root(n->trees[p]))
+                bad++;
+            merkle_free(fresh);
+        }
+    }
+    return bad;
+}
+
 static int node_open(struct sq_node *n)
 {
     struct sq_cluster *c = n->c;
@@ -105,13 +157,20 @@ static int node_open(struct sq_node *n)
     eo.memtable_bytes = 4u << 20;
     eo.block_cache_bytes = 1u << 20;
     int rc = engine_open(n->dir, &eo, &n->engine);
-    if (rc != KV_OK)
+    if (rc == KV_OK)
+        rc = hook_trees_build(n);
+    if (rc != KV_OK) {
+        if (n->engine)
+            (void)engine_close(n->engine);
+        n->engine = NULL;
         return rc;
+    }
     struct coord_config cc = c->cfg.coord;
+    cc.write_hook = &n->hook;
     cc.node_id = n->id;
     cc.partitions = c->cfg.partitions;
     cc.engine = n->engine;
-    cc.clock = &c->clock;
+    cc.clock = &n->clock;
     cc.net = &n->net;
     cc.cluster = &n->cops;
     cc.rand_seed = sim_node_seed(c->sim, n->idx);
@@ -130,12 +189,16 @@ static void node_stop(struct sq_node *n, bool power_loss)
     if (!n->engine)
         return;
     if (power_loss) {
-        /* The process dies here: nothing more reaches the disk, unsynced data is gone. */
+        /* The process dies here: nothing more reaches the disk, unsynced data is gone
+         * (or, with torn_writes, partly there). A restart brings a working disk. */
         env_fault_fail_after(n->fault, 0, KV_EIO);
-        if (env_fault_drop_unsynced(n->fault) != KV_OK)
+        int rc = n->c->cfg.torn_writes ? env_fault_drop_unsynced_torn(n->fault, kv_rand_next(sim_rand(n->c->sim)))
+                                       : env_fault_drop_unsynced(n->fault);
+        if (rc != KV_OK)
             n->c->stats.engine_errors++;
         (void)engine_close(n->engine); /* fails: its files are gone */
         env_fault_fail_after(n->fault, -1, 0);
+        env_fault_fail_reads_after(n->fault, -1, 0);
     } else if (engine_close(n->engine) != KV_OK) {
         n->c->stats.engine_errors++;
     }
@@ -240,6 +303,7 @@ static int node_init(struct sq_cluster *c, uint32_t i)
     snprintf(n->dir, sizeof n->dir, "/n%u", i);
     n->net = (struct coord_net_ops){ net_send, n };
     n->cops = (struct coord_cluster_ops){ ops_ring, ops_alive, n };
+    n->clock = (struct kv_clock){ node_clock_wall, node_clock_mono, n };
     int rc = env_mem_new(&n->mem);
     if (rc == KV_OK)
         rc = env_fault_new(n->mem, &n->fault);
@@ -260,7 +324,6 @@ int sq_create(struct sim *sim, const struct sq_config *cfg, struct sq_cluster **
         return KV_ENOMEM;
     c->sim = sim;
     c->cfg = *cfg;
-    c->clock = (struct kv_clock){ clock_wall, clock_mono, sim };
     c->trace = getenv("RINGKV_SIM_TRACE") ? atoi(getenv("RINGKV_SIM_TRACE")) : 0;
     int rc = KV_OK;
     for (uint32_t i = 0; rc == KV_OK && i < cfg->n_nodes; i++)
@@ -287,6 +350,9 @@ void sq_free(struct sq_cluster *c)
     for (uint32_t i = 0; i < c->cfg.n_nodes; i++) {
         struct sq_node *n = &c->nodes[i];
         node_stop(n, false);
+        for (uint32_t p = 0; n->trees && p < c->cfg.partitions; p++)
+            merkle_free(n->trees[p]);
+        free(n->trees);
         if (n->fault)
             env_destroy(n->fault);
         if (n->mem)
@@ -338,6 +404,40 @@ void sq_cut(struct sq_cluster *c, uint32_t from, uint32_t to)
 {
     c->cut[from][to] = 1;
     sim_cut(c->sim, from, to);
+}
+
+void sq_set_skew(struct sq_cluster *c, uint32_t node, int64_t skew_ms)
+{
+    if (skew_ms > SQ_SKEW_MS_MAX)
+        skew_ms = SQ_SKEW_MS_MAX;
+    if (skew_ms < -SQ_SKEW_MS_MAX)
+        skew_ms = -(int64_t)SQ_SKEW_MS_MAX;
+    c->nodes[node].skew_ms = skew_ms;
+}
+
+void sq_disk_fail(struct sq_cluster *c, uint32_t node, long after_ops, int status)
+{
+    env_fault_fail_after(c->nodes[node].fault, after_ops, status);
+}
+
+void sq_read_fail(struct sq_cluster *c, uint32_t node, long after_reads, int status)
+{
+    env_fault_fail_reads_after(c->nodes[node].fault, after_reads, status);
+}
+
+void sq_disk_heal(struct sq_cluster *c, uint32_t node)
+{
+    env_fault_fail_after(c->nodes[node].fault, -1, 0);
+    env_fault_fail_reads_after(c->nodes[node].fault, -1, 0);
+}
+
+bool sq_engine_failed(struct sq_cluster *c, uint32_t node)
+{
+    struct engine_stats st;
+    if (!c->nodes[node].engine)
+        return false;
+    engine_get_stats(c->nodes[node].engine, &st);
+    return st.background_error != KV_OK;
 }
 
 void sq_heal(struct sq_cluster *c)

@@ -23,7 +23,7 @@
  * on the same files.
  *
  * Time: the coordinators' clock is the simulator's (mono = virtual ms,
- * wall = SQ_EPOCH_MS + virtual ms). After calling a coordinator from
+ * wall = SQ_EPOCH_MS + virtual ms + the node's skew, see sq_set_skew). After calling a coordinator from
  * outside its handlers (a client request from a sim_at callback), call
  * sq_rearm so its next tick is scheduled.
  */
@@ -40,6 +40,7 @@
 
 #define SQ_NODES_MAX 16u
 #define SQ_EPOCH_MS 1700000000000ull /* wall clock at virtual time 0 */
+#define SQ_SKEW_MS_MAX (24ll * 3600 * 1000) /* clock skew a node may be given, either way */
 
 struct sq_config {
     uint32_t n_nodes;          /* 1 .. SQ_NODES_MAX */
@@ -48,6 +49,7 @@ struct sq_config {
     uint32_t detect_ms;        /* liveness views are refreshed this often */
     double detect_p;           /* chance a wrong view entry catches up at a refresh */
     bool power_loss;           /* a crash drops unsynced engine data */
+    bool torn_writes;          /* ... keeping a random, torn part of it (env_fault_drop_unsynced_torn) */
     struct coord_config coord; /* template: node_id, engine, clock, ops, seed are set per node */
 };
 
@@ -77,6 +79,20 @@ void sq_restart(struct sq_cluster *c, uint32_t node);
 void sq_partition(struct sq_cluster *c, const uint32_t *side, size_t n);
 void sq_cut(struct sq_cluster *c, uint32_t from, uint32_t to);
 void sq_heal(struct sq_cluster *c);
+/* Shifts the node's wall clock (TTLs, hint expiry) by skew_ms, clamped to
+ * +-SQ_SKEW_MS_MAX; its monotonic clock stays the simulator's. */
+void sq_set_skew(struct sq_cluster *c, uint32_t node, int64_t skew_ms);
+/* Disk faults on the node's fault env (a crash clears them: the restarted
+ * node gets a working disk). sq_disk_fail: after `after_ops` more mutating
+ * calls every one fails with status (KV_ENOSPC: disk full); sq_read_fail:
+ * after `after_reads` more reads every read fails with status; sq_disk_heal
+ * ends both. */
+void sq_disk_fail(struct sq_cluster *c, uint32_t node, long after_ops, int status);
+void sq_read_fail(struct sq_cluster *c, uint32_t node, long after_reads, int status);
+void sq_disk_heal(struct sq_cluster *c, uint32_t node);
+/* Whether the node's engine stopped writing after a disk error (it must
+ * be restarted, like a real node whose disk failed). */
+bool sq_engine_failed(struct sq_cluster *c, uint32_t node);
 /* Every view := the truth, now. */
 void sq_views_sync(struct sq_cluster *c);
 /* Overrides one view entry (until the next refresh catches up, unless frozen). */
@@ -103,5 +119,12 @@ struct sq_stats {
     uint64_t engine_errors;   /* engine open/close failures on restart */
 };
 void sq_get_stats(const struct sq_cluster *c, struct sq_stats *out);
+
+/* Every node keeps a Merkle tree per partition from its coordinator's
+ * write hook (coord.h), rebuilt from its engine at each start. Returns
+ * how many (running node, partition) trees differ from a tree rebuilt
+ * from the engine now: 0 when the hook reported every DATA write with
+ * its exact old and new bytes. O(keys of the running nodes). */
+uint32_t sq_hook_tree_mismatches(struct sq_cluster *c);
 
 #endif

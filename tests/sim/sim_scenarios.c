@@ -139,6 +139,42 @@ void siblings_scenario(struct world *w)
     SIM_ASSERT(stats(w).forwarded >= 3, "forwarded %" PRIu64, stats(w).forwarded);
 }
 
+/* ---- last writer wins ---- */
+
+void lww_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed;
+    uint32_t pref[SQ_NODES_MAX], key = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, key, pref);
+    struct op *v0 = run_op(w, OP_PUT, key, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v0->status == KV_OK, "first put: %s", kv_status_str(v0->status));
+    struct op *g0 = final_read(w, OP_PUT, key, pref[1]);
+    /* Two writers with the same context through two primaries (siblings under dvv). */
+    struct op *a = op_new(w, OP_PUT, key, pref[0]), *b = op_new(w, OP_PUT, key, pref[1]);
+    op_issue(a, &quorum, ctx_of(g0));
+    op_issue(b, &quorum, ctx_of(g0));
+    SIM_ASSERT(op_wait(w, a, sim_now(w->sim) + 5u * SIM_SEC) && op_wait(w, b, sim_now(w->sim) + 5u * SIM_SEC),
+               "writers answered");
+    SIM_ASSERT(a->status == KV_OK && b->status == KV_OK, "writers: %d %d", a->status, b->status);
+    run_for(w, 200);
+    struct op *g1 = final_read(w, OP_PUT, key, pref[2]);
+    SIM_ASSERT(g1->nvals == 1 && (op_has_value(g1, a->value) || op_has_value(g1, b->value)),
+               "lww after concurrent writes: %u values", g1->nvals);
+    SIM_ASSERT(stats(w).siblings_created == 0, "siblings created in lww mode");
+}
+
+void lww_workload_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed;
+    workload_run(w, 10u * SIM_SEC);
+    world_settle(w);
+    world_check_converged(w);
+    for (uint32_t k = 0; k < w->cfg.nkeys; k++) {
+        struct op *g = final_read(w, OP_PUT, k, k % sq_nodes(w->c));
+        SIM_ASSERT(g->nvals <= 1, "key %u: %u values in lww mode", k, g->nvals);
+    }
+}
+
 /* ---- hinted handoff ---- */
 
 /* Writes every key once with W = 2 (sloppy) while victim is down; returns
@@ -155,6 +191,29 @@ static uint32_t write_while_down(struct world *w, uint32_t victim, struct op **p
     }
     run_for(w, 200); /* W = 2 answered before the third copy (maybe the hint) landed */
     return expect;
+}
+
+/* coord_hint_report's row for target `victim`, summed over the other
+ * running nodes (what kvctl hints on each of them would show). */
+static struct coord_hint_target hint_report(struct world *w, uint32_t victim)
+{
+    struct coord_hint_target sum, rows[SQ_NODES_MAX];
+    memset(&sum, 0, sizeof sum);
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        size_t n = 0;
+        if (i == victim || !sq_coord(w->c, i))
+            continue;
+        SIM_ASSERT(coord_hint_report(sq_coord(w->c, i), rows, SQ_NODES_MAX, &n) == KV_OK, "hint report of n%u", i);
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(rows[j].node_id, sq_node_id(w->c, victim)) != 0)
+                continue;
+            sum.held += rows[j].held;
+            sum.bytes += rows[j].bytes;
+            sum.delivered += rows[j].delivered;
+            sum.expired += rows[j].expired;
+        }
+    }
+    return sum;
 }
 
 static bool no_hints(void *ctx)
@@ -176,6 +235,9 @@ void hints_scenario(struct world *w)
     SIM_ASSERT(s.hints_pending == expect && sq_hint_keys(w->c) == expect && s.hints_stored == expect,
                "hints pending %" PRIu64 " stored %" PRIu64 " keys %" PRIu64 ", want %u", s.hints_pending,
                s.hints_stored, sq_hint_keys(w->c), expect);
+    struct coord_hint_target r = hint_report(w, victim);
+    SIM_ASSERT(r.held == expect && r.bytes > 0 && r.delivered == 0, "hint report: held %" PRIu64 ", want %u",
+               r.held, expect);
 
     /* Nothing is delivered while the owner is down. */
     run_for(w, 3u * SIM_SEC);
@@ -188,6 +250,10 @@ void hints_scenario(struct world *w)
     s = stats(w);
     SIM_ASSERT(s.hints_delivered == expect && sq_hint_keys(w->c) == 0 && s.hints_expired == 0,
                "delivered %" PRIu64 " keys left %" PRIu64 ", want %u", s.hints_delivered, sq_hint_keys(w->c), expect);
+    r = hint_report(w, victim);
+    SIM_ASSERT(r.held == 0 && r.delivered == expect && r.expired == 0,
+               "hint report after handoff: held %" PRIu64 " delivered %" PRIu64 ", want 0 and %u", r.held,
+               r.delivered, expect);
     for (uint32_t k = 0; k < WORLD_KEYS_MAX; k++) {
         uint32_t pref[SQ_NODES_MAX];
         prefs(w, k, pref);
@@ -266,6 +332,8 @@ void hints_expiry_scenario(struct world *w)
     struct coord_stats s = stats(w);
     SIM_ASSERT(s.hints_expired == expect && s.hints_delivered == 0 && sq_hint_keys(w->c) == 0,
                "expired %" PRIu64 " delivered %" PRIu64 ", want %u", s.hints_expired, s.hints_delivered, expect);
+    struct coord_hint_target r = hint_report(w, victim);
+    SIM_ASSERT(r.held == 0 && r.expired == expect, "hint report: expired %" PRIu64 ", want %u", r.expired, expect);
     sq_restart(w->c, victim);
     sq_views_sync(w->c);
     run_for(w, 3u * SIM_SEC);
@@ -284,8 +352,12 @@ void timeout_scenario(struct world *w)
     /* Stored locally, the copies lost: in doubt at the deadline, never a failure. */
     sq_cut(w->c, pref[0], pref[1]);
     sq_cut(w->c, pref[0], pref[2]);
+    uint64_t timeouts = stats(w).replica_timeouts, indoubt = stats(w).indoubt;
     struct op *a = run_op(w, OP_PUT, k, pref[0], &quorum_primaries, kv_slice_make(NULL, 0));
     SIM_ASSERT(a->status == KV_EINDOUBT, "cut off write: %s", kv_status_str(a->status));
+    SIM_ASSERT(stats(w).replica_timeouts >= timeouts + 2 && stats(w).indoubt == indoubt + 1,
+               "counted: replica timeouts %" PRIu64 " (was %" PRIu64 "), in doubt %" PRIu64 " (was %" PRIu64 ")",
+               stats(w).replica_timeouts, timeouts, stats(w).indoubt, indoubt);
     SIM_ASSERT(local_has(w, pref[0], k, a->value) && !local_has(w, pref[1], k, a->value), "where the write went");
     sq_heal(w->c);
 
@@ -381,6 +453,61 @@ void delete_scenario(struct world *w)
     SIM_ASSERT(d2->status == KV_OK, "context delete: %s", kv_status_str(d2->status));
     world_settle(w);
     struct op *f = final_read(w, OP_PUT, k, pref[1]);
+    SIM_ASSERT(!f->found, "the key came back after its replica returned");
+}
+
+/* ---- tombstone purge (cfg.sq.coord.tombstone_grace_ms set, a few seconds) ---- */
+
+/* Whether node's own replica of key k exists, and if so whether it is dead. */
+static bool local_present(struct world *w, uint32_t node, uint32_t k, bool *dead)
+{
+    struct kv_buf buf = { 0 };
+    struct object o;
+    object_init(&o);
+    bool found = local_object(w, node, k, &buf, &o);
+    *dead = found && object_is_dead(&o, SQ_EPOCH_MS + sim_now(w->sim)); /* a quiet world: no skew */
+    object_free(&o);
+    kv_buf_free(&buf);
+    return found;
+}
+
+void purge_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed;
+    uint64_t grace = w->cfg.sq.coord.tombstone_grace_ms;
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, k, pref);
+    struct op *v = run_op(w, OP_PUT, k, pref[0], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v->status == KV_OK, "put: %s", kv_status_str(v->status));
+    /* A delete every primary acknowledges: marked, then purged after the grace period. */
+    struct op *d = run_op(w, OP_DEL, k, pref[1], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(d->status == KV_OK, "delete: %s", kv_status_str(d->status));
+    bool dead;
+    run_for(w, 100);
+    for (uint32_t i = 0; i < 3; i++)
+        SIM_ASSERT(local_present(w, pref[i], k, &dead) && dead, "primary %u holds the tombstone before the grace", i);
+    run_for(w, grace + 3u * SIM_SEC);
+    for (uint32_t i = 0; i < 3; i++)
+        SIM_ASSERT(!local_present(w, pref[i], k, &dead), "primary %u still holds the tombstone", i);
+    SIM_ASSERT(stats(w).tombstones_purged >= 3, "purged %" PRIu64, stats(w).tombstones_purged);
+    struct op *g = run_op(w, OP_GET, k, pref[2], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(g->status == KV_OK && !g->found, "purged key read back");
+    /* A new write after the purge is kept everywhere (no dot reused). */
+    struct op *v2 = run_op(w, OP_PUT, k, pref[2], &all_primaries, kv_slice_make(NULL, 0));
+    SIM_ASSERT(v2->status == KV_OK, "put after purge: %s", kv_status_str(v2->status));
+    for (uint32_t i = 0; i < 3; i++)
+        SIM_ASSERT(local_has(w, pref[i], k, v2->value), "primary %u lacks the write after the purge", i);
+
+    /* A delete one primary misses is never marked: its tombstone stays. */
+    sq_crash(w->c, pref[2]);
+    sq_views_sync(w->c);
+    struct op *d2 = run_op(w, OP_DEL, k, pref[0], &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(d2->status == KV_OK, "delete with a primary down: %s", kv_status_str(d2->status));
+    run_for(w, grace + 3u * SIM_SEC);
+    for (uint32_t i = 0; i < 2; i++)
+        SIM_ASSERT(local_present(w, pref[i], k, &dead) && dead, "primary %u purged an unmarked tombstone", i);
+    world_settle(w);
+    struct op *f = final_read(w, OP_PUT, k, pref[2]);
     SIM_ASSERT(!f->found, "the key came back after its replica returned");
 }
 

@@ -255,6 +255,47 @@ static uint32_t down_count(struct world *w)
     return n;
 }
 
+/* Disk faults: a full disk (or an engine stopped by a disk error) is
+ * "fixed" by crashing the node one period later (the restart gets a
+ * working disk); read errors last one period. */
+static void disk_faults(struct world *w, struct kv_rand *r, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (w->disk_full[i] || sq_engine_failed(w->c, i) || (sim_node_up(w->sim, i) && !sq_coord(w->c, i))) {
+            sq_crash(w->c, i);
+            w->disk_full[i] = false;
+        }
+        if (w->read_errors[i]) {
+            sq_disk_heal(w->c, i);
+            w->read_errors[i] = false;
+        }
+    }
+    if (w->cfg.disk_full_rate > 0 && kv_rand_double(r) < w->cfg.disk_full_rate) {
+        uint32_t node = (uint32_t)kv_rand_below(r, n);
+        if (sim_node_up(w->sim, node)) {
+            sq_disk_fail(w->c, node, (long)kv_rand_below(r, 8), KV_ENOSPC);
+            w->disk_full[node] = true;
+            w->faults++;
+        }
+    }
+    if (w->cfg.read_error_rate > 0 && kv_rand_double(r) < w->cfg.read_error_rate) {
+        uint32_t node = (uint32_t)kv_rand_below(r, n);
+        sq_read_fail(w->c, node, (long)kv_rand_below(r, 20), KV_EIO);
+        w->read_errors[node] = true;
+        w->faults++;
+    }
+}
+
+/* Clock skew: one node's wall clock moves by up to max_skew_ms either way. */
+static void skew_faults(struct world *w, struct kv_rand *r, uint32_t n)
+{
+    if (w->cfg.skew_rate > 0 && kv_rand_double(r) < w->cfg.skew_rate) {
+        int64_t span = (int64_t)w->cfg.max_skew_ms;
+        sq_set_skew(w->c, (uint32_t)kv_rand_below(r, n), (int64_t)kv_rand_below(r, 2u * (uint64_t)span + 1) - span);
+        w->faults++;
+    }
+}
+
 static void fault_tick(void *ctx, struct sim *s)
 {
     struct world *w = ctx;
@@ -262,24 +303,36 @@ static void fault_tick(void *ctx, struct sim *s)
     uint32_t n = sq_nodes(w->c);
     if (sim_now(s) >= w->end_ms)
         return;
+    if (w->cfg.disk_full_rate > 0 || w->cfg.read_error_rate > 0)
+        disk_faults(w, r, n);
+    skew_faults(w, r, n);
     if (kv_rand_double(r) < w->cfg.crash_rate) {
         uint32_t node = (uint32_t)kv_rand_below(r, n);
-        if (!sim_node_up(s, node))
-            sq_restart(w->c, node);
-        else if (down_count(w) < w->cfg.max_down)
-            sq_crash(w->c, node);
+        bool down = !sim_node_up(s, node);
+        if (down || down_count(w) < w->cfg.max_down) {
+            if (down)
+                sq_restart(w->c, node);
+            else
+                sq_crash(w->c, node);
+            w->faults++;
+        }
     }
     if (kv_rand_double(r) < w->cfg.partition_rate) {
         if (w->partitioned) {
             sq_heal(w->c);
+        } else if (w->cfg.one_way_share > 0 && kv_rand_double(r) < w->cfg.one_way_share) {
+            sq_cut(w->c, (uint32_t)kv_rand_below(r, n), (uint32_t)kv_rand_below(r, n));
         } else {
             uint32_t side[2] = { (uint32_t)kv_rand_below(r, n), (uint32_t)kv_rand_below(r, n) };
             sq_partition(w->c, side, 1 + kv_rand_below(r, 2));
         }
         w->partitioned = !w->partitioned;
+        w->faults++;
     }
-    if (kv_rand_double(r) < w->cfg.pause_rate)
+    if (kv_rand_double(r) < w->cfg.pause_rate) {
         sim_pause(s, (uint32_t)kv_rand_below(r, n), 100 + (uint32_t)kv_rand_below(r, 1400));
+        w->faults++;
+    }
     if (sim_at(s, sim_now(s) + w->cfg.fault_period_ms, fault_tick, w) != KV_OK)
         w->end_ms = 0;
 }
@@ -301,10 +354,14 @@ static void client_tick(void *ctx, struct sim *s)
     uint32_t key = (uint32_t)kv_rand_below(r, w->cfg.nkeys);
     double x = kv_rand_double(r);
     enum op_kind kind = x < 0.5 ? OP_PUT : x < 0.6 ? OP_DEL : OP_GET;
+    if (w->cfg.incr_share > 0 && w->cfg.ncounters > 0 && kv_rand_double(r) < w->cfg.incr_share) {
+        kind = OP_INCR;
+        key = (uint32_t)kv_rand_below(r, w->cfg.ncounters);
+    }
     struct op *op = op_new(w, kind, key, random_callable(w));
     if (op) {
         struct coord_options o = world_options(w, COORD_CONSISTENCY_DEFAULT);
-        bool with_ctx = kind != OP_GET && kv_rand_double(r) < 0.5 && w->last_ctx[key].len;
+        bool with_ctx = kind != OP_GET && kind != OP_INCR && kv_rand_double(r) < 0.5 && w->last_ctx[key].len;
         struct kv_slice ctxs = with_ctx ? kv_slice_make(w->last_ctx[key].data, w->last_ctx[key].len)
                                         : kv_slice_make(NULL, 0);
         op_issue(op, &o, ctxs);
@@ -476,13 +533,24 @@ void world_settle(struct world *w)
 {
     w->end_ms = 0;
     sq_heal(w->c);
-    for (uint32_t i = 0; i < sq_nodes(w->c); i++)
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        if (sim_node_up(w->sim, i) && !sq_coord(w->c, i))
+            sq_crash(w->c, i); /* its engine did not open (a disk fault): start it again */
         sq_restart(w->c, i);
+    }
     sq_views_freeze(w->c, false);
     sq_views_sync(w->c);
     uint64_t deadline = sim_now(w->sim) + 120u * SIM_SEC;
-    SIM_ASSERT(sim_run_until_true(w->sim, settled, w, 100, deadline), "hints or requests still pending at %" PRIu64,
-               sim_now(w->sim));
+    bool ok = sim_run_until_true(w->sim, settled, w, 100, deadline);
+    for (uint32_t i = 0; !ok && i < sq_nodes(w->c); i++) {
+        struct coord_stats cs = { 0 };
+        if (sq_coord(w->c, i))
+            coord_get_stats(sq_coord(w->c, i), &cs);
+        fprintf(stderr, "n%u: up=%d coord=%d engine_failed=%d in_flight=%" PRIu64 " hints_pending=%" PRIu64 "\n", i,
+                sim_node_up(w->sim, i), sq_coord(w->c, i) != NULL, sq_engine_failed(w->c, i), cs.requests_in_flight,
+                cs.hints_pending);
+    }
+    SIM_ASSERT(ok, "hints or requests still pending at %" PRIu64, sim_now(w->sim));
 }
 
 /* A read at R = ALL over primaries through node, retried until it answers KV_OK. */
@@ -525,6 +593,8 @@ static void check_value_origin(struct world *w, struct kv_slice v, void *arg)
                "value %.*s of a write that answered %d (never applied) is visible", (int)v.len, v.data, st);
 }
 
+/* Disk errors too must come out as in doubt (a failed fsync may leave the
+ * write in the log): a plain failure would promise it is nowhere. */
 static bool write_status_ok(int st)
 {
     return st == KV_OK || st == KV_EINDOUBT || st == KV_EUNAVAIL || st == KV_EBUSY || st == OP_PENDING;
@@ -637,4 +707,43 @@ uint64_t world_trace_hash(struct world *w)
     sim_get_stats(w->sim, &ss);
     uint64_t v[3] = { h, ss.delivered, ss.events };
     return kv_hash64(v, sizeof v, 0);
+}
+
+/* ---- the all-faults campaign ---- */
+
+void world_config_campaign(struct world_config *wc)
+{
+    world_config_defaults(wc);
+    wc->crash_rate = 0.4;
+    wc->partition_rate = 0.3;
+    wc->one_way_share = 0.3;
+    wc->pause_rate = 0.2;
+    wc->skew_rate = 0.2;
+    wc->max_skew_ms = 120u * SIM_SEC;
+    wc->disk_full_rate = 0.15;
+    wc->read_error_rate = 0.15;
+    wc->incr_share = 0.2;
+    wc->sq.torn_writes = true;
+}
+
+void campaign_run(struct world *w, uint64_t duration_ms, struct campaign_counts *out)
+{
+    workload_run(w, duration_ms);
+    /* Healing: a node whose disk filled is restarted (its engine stopped
+     * writing at the first failure), every other disk and clock repaired. */
+    for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+        if (w->disk_full[i] || sq_engine_failed(w->c, i))
+            sq_crash(w->c, i);
+        w->disk_full[i] = w->read_errors[i] = false;
+        sq_disk_heal(w->c, i);
+        sq_set_skew(w->c, i, 0);
+    }
+    struct campaign_counts cc = { w->faults, w->nops, 0 };
+    for (uint32_t i = 0; i < w->nops; i++)
+        cc.acked_writes += w->ops[i].kind != OP_GET && w->ops[i].status == KV_OK;
+    world_settle(w);
+    world_check_history(w);
+    world_check_counters(w);
+    world_check_converged(w);
+    *out = cc;
 }

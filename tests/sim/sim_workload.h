@@ -61,7 +61,13 @@ struct world_config {
     uint32_t timeout_ms;
     double crash_rate;          /* per fault period: crash (or restart) a node */
     double partition_rate;      /* per fault period: partition (or heal) */
+    double one_way_share;       /* share of new partitions that are a one-way cut instead */
     double pause_rate;          /* per fault period: pause a node */
+    double skew_rate;           /* per fault period: skew a node's wall clock by up to max_skew_ms */
+    uint32_t max_skew_ms;
+    double disk_full_rate;      /* per fault period: a node's disk fills (crashed at the next period) */
+    double read_error_rate;     /* per fault period: a node's reads fail for one period */
+    double incr_share;          /* share of workload_run operations that are INCR on counters */
     uint32_t fault_period_ms;
     uint32_t max_down;          /* nodes crashed at once */
     uint32_t op_period_ms;      /* mean time between client operations */
@@ -80,6 +86,9 @@ struct world {
     struct kv_buf last_ctx[WORLD_KEYS_MAX]; /* latest read context per key */
     uint32_t ryw_checked;
     bool partitioned;
+    uint32_t faults;            /* faults injected so far */
+    bool disk_full[SQ_NODES_MAX];  /* its disk filled during the last fault period */
+    bool read_errors[SQ_NODES_MAX];
     uint64_t seq;
 };
 
@@ -91,6 +100,16 @@ void world_close(struct world *w);
 void ryw_run(struct world *w, uint64_t duration_ms);      /* writer per key: write, then read it back */
 void workload_run(struct world *w, uint64_t duration_ms); /* random puts, deletes, gets */
 void counter_run(struct world *w, uint64_t duration_ms);  /* INCR +1 on counter keys */
+/* Every fault at once (crashes with torn power loss, partitions, one-way
+ * cuts, pauses, clock skew, full disks, read errors) over workload_run
+ * with counters, then settle and every check. Counts go to *out. */
+struct campaign_counts {
+    uint32_t faults;          /* faults injected */
+    uint32_t ops;             /* client operations issued */
+    uint32_t acked_writes;    /* puts, deletes and increments answered KV_OK */
+};
+void world_config_campaign(struct world_config *wc);
+void campaign_run(struct world *w, uint64_t duration_ms, struct campaign_counts *out);
 
 /* Heals, restarts every node, syncs views, and runs until no request is
  * in flight and no hint is pending anywhere. */
@@ -103,12 +122,20 @@ void world_check_converged(struct world *w);
 void world_check_counters(struct world *w);
 
 void siblings_scenario(struct world *w);
+/* Last-writer-wins (cfg.sq.coord.conflict_mode = LWW). lww_scenario (a
+ * quiet network): concurrent writers leave one value, one of theirs.
+ * lww_workload_scenario (any faults): after a random workload and settle,
+ * every key has at most one value, byte-identical on its primaries. */
+void lww_scenario(struct world *w);
+void lww_workload_scenario(struct world *w);
 void hints_scenario(struct world *w);
 void hints_expiry_scenario(struct world *w); /* needs a short cfg.sq.coord.hint_ttl_ms */
 void hints_rate_scenario(struct world *w);   /* needs a low cfg.sq.coord.hints_per_sec */
 void hint_race_scenario(struct world *w);    /* a write lands in a hint being delivered */
 void timeout_scenario(struct world *w);
 void delete_scenario(struct world *w);
+/* Needs cfg.sq.coord.tombstone_grace_ms (a few seconds) and a quiet network. */
+void purge_scenario(struct world *w);
 void batch_scenario(struct world *w);   /* batch put (a repeated key) and batch get */
 void ttl_scenario(struct world *w);     /* a TTL expires on every replica */
 

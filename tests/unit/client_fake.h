@@ -55,7 +55,7 @@ void fake_stop(struct fake *f);
 int fake_client(struct fake *f, int ndead, const struct rkv_options *o, struct rkv_client **out);
 /* A bound-then-closed loopback port: connecting to it is refused. */
 uint16_t dead_port(void);
-/* Client options with `retries` and 1-2 ms backoffs. */
+/* Client options with `retries`, 1-2 ms backoffs and routing off. */
 struct rkv_options fast_options(uint32_t retries);
 
 #endif

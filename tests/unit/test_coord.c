@@ -11,8 +11,11 @@
 
 #include "common/limits.h"
 #include "coordinator/coord.h"
+#include "coordinator/dvv.h"
+#include "coordinator/object.h"
 #include "coordinator/keyspace.h"
 #include "storage/engine.h"
+#include "storage/env.h"
 
 /* ---- fixture ---- */
 
@@ -235,6 +238,91 @@ static void assert_values(const struct got *g, uint32_t n, const char **want)
 }
 
 /* ---- tests ---- */
+
+START_TEST(last_writer_wins_mode_keeps_one_value)
+{
+    coord_free(co);
+    struct coord_config cfg;
+    coord_config_default(&cfg);
+    cfg.node_id = "n1";
+    cfg.engine = eng;
+    cfg.clock = &fake_clock;
+    cfg.conflict_mode = COORD_CONFLICT_LWW;
+    ck_assert_int_eq(coord_new(&cfg, &co), KV_OK);
+    ck_assert_int_eq(put("k", "v0"), KV_OK);
+    struct got seen = get("k");
+    ck_assert_int_eq(put_full("k", "a", ctx_of(&seen), 0, 0).status, KV_OK);
+    /* The wall clock goes back: the later write still wins here (its stamp
+     * is above what its coordinator holds). */
+    ft.now_ms -= 5000;
+    ck_assert_int_eq(put_full("k", "b", ctx_of(&seen), 0, 0).status, KV_OK);
+    struct got g = get("k");
+    assert_values(&g, 1, (const char *[]){ "b" });
+    struct coord_stats st;
+    coord_get_stats(co, &st);
+    ck_assert_uint_eq(st.siblings_created, 0);
+    ck_assert_int_eq(del("k", ctx_of(&seen)).status, KV_OK);
+    ck_assert(!get("k").found);
+    ck_assert_int_eq(put("k", "c"), KV_OK);
+    g = get("k");
+    assert_values(&g, 1, (const char *[]){ "c" });
+    /* A bad mode is refused. */
+    cfg.conflict_mode = (enum coord_conflict_mode)7;
+    struct coord *bad = NULL;
+    ck_assert_int_eq(coord_new(&cfg, &bad), KV_EINVAL);
+}
+END_TEST
+
+struct inspected {
+    int copies;
+    uint32_t nsiblings;
+    bool tombstone, self;
+    char value[64];
+};
+
+static int on_copy(void *arg, const struct coord_local_copy *c)
+{
+    struct inspected *in = arg;
+    in->copies++;
+    in->nsiblings = c->nsiblings;
+    ck_assert_uint_eq(c->hint_for.len, 0);
+    ck_assert_uint_eq(c->nclock, 1);
+    in->self = c->clock[0].self;
+    for (uint32_t i = 0; i < c->nsiblings; i++) {
+        in->tombstone |= c->siblings[i].tombstone;
+        if (!c->siblings[i].tombstone) {
+            ck_assert_uint_lt(c->siblings[i].value.len, sizeof in->value);
+            memcpy(in->value, c->siblings[i].value.data, c->siblings[i].value.len);
+            in->value[c->siblings[i].value.len] = 0;
+        }
+    }
+    return KV_OK;
+}
+
+START_TEST(local_inspect_shows_the_stored_object)
+{
+    struct inspected in = { 0 };
+    uint32_t p = 99;
+    ck_assert_int_eq(coord_local_inspect(co, S("absent"), &p, on_copy, &in), KV_OK);
+    ck_assert_int_eq(in.copies, 0);
+    ck_assert_uint_lt(p, 256);
+    ck_assert_int_eq(put("k", "v1"), KV_OK);
+    ck_assert_int_eq(coord_local_inspect(co, S("k"), &p, on_copy, &in), KV_OK);
+    ck_assert_int_eq(in.copies, 1);
+    ck_assert_uint_eq(in.nsiblings, 1);
+    ck_assert_str_eq(in.value, "v1");
+    ck_assert(in.self && !in.tombstone);
+    ck_assert_int_eq(incr("n", 41).status, KV_OK);
+    memset(&in, 0, sizeof in);
+    ck_assert_int_eq(coord_local_inspect(co, S("n"), &p, on_copy, &in), KV_OK);
+    ck_assert_str_eq(in.value, "41"); /* counters as decimal text */
+    ck_assert_int_eq(del("k", kv_slice_make(NULL, 0)).status, KV_OK);
+    memset(&in, 0, sizeof in);
+    ck_assert_int_eq(coord_local_inspect(co, S("k"), &p, on_copy, &in), KV_OK);
+    ck_assert_int_eq(in.copies, 1);
+    ck_assert(in.tombstone); /* the tombstone is shown, not hidden */
+}
+END_TEST
 
 START_TEST(put_then_get_returns_the_value)
 {
@@ -696,6 +784,37 @@ START_TEST(compaction_filter_purges_expired_objects_only)
 }
 END_TEST
 
+START_TEST(cluster_filter_drops_expired_objects_only_after_the_grace)
+{
+    struct kv_buf rec = { 0 }, enc = { 0 };
+    struct object o;
+    object_init(&o);
+    ck_assert_int_eq(object_record_append(&rec, 0, 5000, S("v")), KV_OK);
+    struct kv_slice v = kv_slice_make(rec.data, rec.len);
+    ck_assert_int_eq(dvv_new(&v, 1, &o.clock), KV_OK);
+    ck_assert_int_eq(object_encode(&o, &enc), KV_OK);
+    struct kv_slice key = kv_slice_make("\x01\x00\x00k", 4), obj = kv_slice_make(enc.data, enc.len);
+    struct coord_ttl_filter f = { &fake_clock, 1000 };
+    ft.now_ms = 5500; /* expired 500 ms ago: within the grace */
+    ck_assert_int_eq(coord_compaction_filter_grace(&f, 0, key, obj), ENGINE_FILTER_KEEP);
+    ft.now_ms = 6000; /* expired exactly grace ago */
+    ck_assert_int_eq(coord_compaction_filter_grace(&f, 0, key, obj), ENGINE_FILTER_DROP);
+    ck_assert_int_eq(coord_compaction_filter_grace(&f, 0, kv_slice_make("\x02\x00\x00k", 4), obj),
+                     ENGINE_FILTER_KEEP);
+    kv_buf_reset(&rec);
+    kv_buf_reset(&enc);
+    ck_assert_int_eq(object_record_append(&rec, OBJECT_FLAG_TOMBSTONE, 0, kv_slice_make(NULL, 0)), KV_OK);
+    v = kv_slice_make(rec.data, rec.len);
+    ck_assert_int_eq(dvv_new(&v, 1, &o.clock), KV_OK);
+    ck_assert_int_eq(object_encode(&o, &enc), KV_OK);
+    ft.now_ms = 100000000;
+    ck_assert_int_eq(coord_compaction_filter_grace(&f, 0, key, kv_slice_make(enc.data, enc.len)), ENGINE_FILTER_KEEP);
+    object_free(&o);
+    kv_buf_free(&rec);
+    kv_buf_free(&enc);
+}
+END_TEST
+
 START_TEST(corrupt_stored_object_is_reported)
 {
     char buf[64];
@@ -750,6 +869,38 @@ START_TEST(data_survives_reopen)
 }
 END_TEST
 
+/* Regression (sim campaign seed 90141): a failed fsync leaves the record
+ * in the log, so a reopened engine replays it. The write was answered
+ * "no space left", a refusal, yet its value came back. It is in doubt. */
+START_TEST(disk_error_on_put_is_in_doubt_because_the_log_may_keep_it)
+{
+    coord_free(co);
+    ck_assert_int_eq(engine_close(eng), KV_OK);
+    struct env *fault;
+    ck_assert_int_eq(env_fault_new(env_posix(), &fault), KV_OK);
+    struct engine_options eo;
+    engine_options_default(&eo);
+    eo.compaction_filter = &filter;
+    eo.env = fault;
+    eo.sync = ENGINE_SYNC_ALWAYS;
+    ck_assert_int_eq(engine_open(dir, &eo, &eng), KV_OK);
+    open_coord(0, 0, 0);
+    ck_assert_int_eq(put("k", "v1"), KV_OK);
+    env_fault_fail_after(fault, 1, KV_ENOSPC); /* the log append goes through, its fsync fails */
+    ck_assert_int_eq(put("k", "v2"), KV_EINDOUBT);
+    ck_assert_int_eq(put("k", "v3"), KV_EINDOUBT); /* the engine has stopped: still a disk error */
+    coord_free(co);
+    (void)engine_close(eng); /* fails: the engine stopped at the failed sync */
+    env_fault_fail_after(fault, -1, 0);
+    env_destroy(fault);
+    eo.env = NULL;
+    ck_assert_int_eq(engine_open(dir, &eo, &eng), KV_OK);
+    open_coord(0, 0, 0);
+    struct got g = get("k");
+    assert_values(&g, 1, (const char *[]){ "v2" }); /* the "failed" write is there */
+}
+END_TEST
+
 START_TEST(config_is_validated)
 {
     struct coord_config cfg;
@@ -781,6 +932,8 @@ int main(void)
     TCase *tc = tcase_create("coord");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, put_then_get_returns_the_value);
+    tcase_add_test(tc, last_writer_wins_mode_keeps_one_value);
+    tcase_add_test(tc, local_inspect_shows_the_stored_object);
     tcase_add_test(tc, delete_hides_the_key_and_reports_whether_it_existed);
     tcase_add_test(tc, concurrent_writers_with_one_context_become_siblings_and_resolve);
     tcase_add_test(tc, writers_that_both_saw_nothing_become_siblings);
@@ -795,9 +948,11 @@ int main(void)
     tcase_add_test(tc, key_value_and_sibling_limits_are_reported);
     tcase_add_test(tc, bad_context_and_options_are_invalid);
     tcase_add_test(tc, compaction_filter_purges_expired_objects_only);
+    tcase_add_test(tc, cluster_filter_drops_expired_objects_only_after_the_grace);
     tcase_add_test(tc, corrupt_stored_object_is_reported);
     tcase_add_test(tc, stats_count_requests);
     tcase_add_test(tc, data_survives_reopen);
+    tcase_add_test(tc, disk_error_on_put_is_in_doubt_because_the_log_may_keep_it);
     tcase_add_test(tc, config_is_validated);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -412,6 +412,67 @@ START_TEST(fault_env_over_posix_drops_unsynced_bytes)
 }
 END_TEST
 
+START_TEST(fault_torn_drop_keeps_a_garbled_prefix_of_the_unsynced_tail)
+{
+    /* Over many seeds: synced bytes always stay; the unsynced tail is
+     * kept whole, dropped, or cut with its last kept byte garbled, and
+     * every outcome happens. */
+    bool saw_none = false, saw_all = false, saw_torn = false;
+    for (uint64_t seed = 1; seed <= 64; seed++) {
+        struct fixture fx;
+        fixture_open(&fx, ENV_KIND_FAULT);
+        struct env_file *f;
+        OK(env_open(fx.env, "/db/log", ENV_OPEN_TRUNCATE, &f));
+        OK(env_sync_dir(fx.env, "/db"));
+        OK(env_append(f, "0123", 4));
+        OK(env_sync(f));
+        OK(env_append(f, "abcdefgh", 8));
+        OK(env_close(f));
+        OK(env_fault_drop_unsynced_torn(fx.env, seed));
+        char *got = read_file(fx.env, "/db/log");
+        size_t n = strlen(got);
+        ck_assert_uint_ge(n, 4);
+        ck_assert_uint_le(n, 12);
+        ck_assert_int_eq(memcmp(got, "0123abcdefgh", n > 4 ? 4 : n), 0);
+        if (n == 4) {
+            saw_none = true;
+        } else if (n == 12) {
+            ck_assert_str_eq(got, "0123abcdefgh");
+            saw_all = true;
+        } else {
+            ck_assert_int_eq(memcmp(got, "0123abcdefgh", n - 1), 0);
+            ck_assert_int_ne(got[n - 1], "0123abcdefgh"[n - 1]);
+            saw_torn = true;
+        }
+        free(got);
+        fixture_close(&fx);
+    }
+    ck_assert(saw_none && saw_all && saw_torn);
+}
+END_TEST
+
+START_TEST(fault_fail_reads_after_fails_reads_until_reset)
+{
+    struct fixture fx;
+    fixture_open(&fx, ENV_KIND_FAULT);
+    write_file(fx.env, "/db/f", "data", true);
+    struct env_file *f;
+    OK(env_open(fx.env, "/db/f", ENV_OPEN_READ, &f));
+    char buf[8];
+    size_t nread;
+    env_fault_fail_reads_after(fx.env, 1, KV_EIO);
+    OK(env_pread(f, 0, buf, 4, &nread));
+    ck_assert_int_eq(env_pread(f, 0, buf, 4, &nread), KV_EIO);
+    ck_assert_int_eq(env_pread(f, 0, buf, 4, &nread), KV_EIO);
+    env_fault_fail_reads_after(fx.env, -1, 0);
+    OK(env_pread(f, 0, buf, 4, &nread));
+    ck_assert_uint_eq(nread, 4);
+    ck_assert_int_eq(memcmp(buf, "data", 4), 0); /* the data was never touched */
+    OK(env_close(f));
+    fixture_close(&fx);
+}
+END_TEST
+
 START_TEST(path_normalise_collapses_slashes)
 {
     const char *cases[][2] = { { "a//b/", "a/b" }, { "", "." }, { "./a", "a" }, { "/", "/" },
@@ -438,6 +499,8 @@ int main(void)
     tcase_add_test(tc, fault_drop_keeps_removes);
     tcase_add_test(tc, fault_fail_after_fails_the_next_mutating_call);
     tcase_add_test(tc, fault_env_over_posix_drops_unsynced_bytes);
+    tcase_add_test(tc, fault_torn_drop_keeps_a_garbled_prefix_of_the_unsynced_tail);
+    tcase_add_test(tc, fault_fail_reads_after_fails_reads_until_reset);
     tcase_add_test(tc, path_normalise_collapses_slashes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

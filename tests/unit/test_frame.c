@@ -1,5 +1,6 @@
 /* test_frame.c - the frame codec: splitting, limits, malformed input. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -331,6 +332,48 @@ START_TEST(unknown_fields_with_valid_numbers_are_kept_and_reencode)
 }
 END_TEST
 
+/* Many small sub-messages need more struct memory than the decode block
+ * holds (frame.c's arena): the overflow allocations must carry every
+ * field intact and be freed with the envelope (ASan checks the latter). */
+START_TEST(many_sub_messages_decode_past_the_arena_block)
+{
+    enum { N = 3000 };
+    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+    Ringkv__BatchPut bp = RINGKV__BATCH_PUT__INIT;
+    static Ringkv__Put puts[N];
+    static Ringkv__Put *ptrs[N];
+    static char keys[N][8];
+    for (int i = 0; i < N; i++) {
+        ringkv__put__init(&puts[i]);
+        snprintf(keys[i], sizeof keys[i], "k%05d", i);
+        puts[i].key.data = (uint8_t *)keys[i];
+        puts[i].key.len = strlen(keys[i]);
+        puts[i].ttl_ms = (uint64_t)i;
+        ptrs[i] = &puts[i];
+    }
+    bp.n_puts = N;
+    bp.puts = ptrs;
+    env.request_id = 7;
+    env.body_case = RINGKV__ENVELOPE__BODY_BATCH_PUT;
+    env.batch_put = &bp;
+    struct kv_buf b = { 0 };
+    ck_assert_int_eq(rpc_frame_encode(&env, 0, &b), KV_OK);
+    Ringkv__Envelope *got = NULL;
+    struct kv_slice body = kv_slice_make(b.data + RPC_FRAME_HEADER_BYTES, b.len - RPC_FRAME_HEADER_BYTES);
+    ck_assert_int_eq(rpc_envelope_decode(body, &got), KV_OK);
+    ck_assert_uint_eq(got->request_id, 7);
+    ck_assert_int_eq(got->body_case, RINGKV__ENVELOPE__BODY_BATCH_PUT);
+    ck_assert_uint_eq(got->batch_put->n_puts, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(got->batch_put->puts[i]->key.len, strlen(keys[i]));
+        ck_assert_mem_eq(got->batch_put->puts[i]->key.data, keys[i], strlen(keys[i]));
+        ck_assert_uint_eq(got->batch_put->puts[i]->ttl_ms, (uint64_t)i);
+    }
+    rpc_envelope_free(got);
+    kv_buf_free(&b);
+}
+END_TEST
+
 static Suite *frame_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -347,6 +390,7 @@ static Suite *frame_suite(void)
     tcase_add_test(tc, large_reassembly_buffer_is_released_after_use);
     tcase_add_test(tc, overlong_tag_of_field_number_zero_is_a_protocol_error);
     tcase_add_test(tc, unknown_fields_with_valid_numbers_are_kept_and_reencode);
+    tcase_add_test(tc, many_sub_messages_decode_past_the_arena_block);
     suite_add_tcase(s, tc);
     return s;
 }

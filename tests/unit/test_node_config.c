@@ -179,6 +179,31 @@ START_TEST(sizes_take_binary_suffixes)
 }
 END_TEST
 
+START_TEST(anti_entropy_flags_take_on_off_and_check_ranges)
+{
+    char *def[] = { "kvnode", "--node-id", "n", NULL };
+    ck_assert_int_eq(load_ok(def, NULL), KV_OK);
+    ck_assert(cfg.aae);
+    ck_assert_uint_eq(cfg.aae_interval_ms, 600000);
+    ck_assert_uint_eq(cfg.aae_bytes_per_sec, 8 * 1024 * 1024);
+    ck_assert_uint_eq(cfg.aae_exchanges_max, 2);
+    char *off[] = { "kvnode", "--aae", "off", "--node-id", "n", "--aae-interval-ms", "2000",
+                    "--aae-bytes-per-sec", "0", NULL };
+    ck_assert_int_eq(load_ok(off, NULL), KV_OK);
+    ck_assert(!cfg.aae);
+    ck_assert_uint_eq(cfg.aae_interval_ms, 2000);
+    ck_assert_uint_eq(cfg.aae_bytes_per_sec, 0);
+    char *on[] = { "kvnode", "--node-id", "n", "--aae", NULL }; /* a bare boolean flag is "on" */
+    char *env[] = { "RINGKV_AAE=off", NULL };
+    ck_assert_int_eq(load_ok(on, env), KV_OK);
+    ck_assert(cfg.aae);
+    char *fast[] = { "kvnode", "--node-id", "n", "--aae-interval-ms", "10", NULL };
+    ck_assert_ptr_nonnull(strstr(load_error(fast, NULL), "out of range"));
+    char *many[] = { "kvnode", "--node-id", "n", "--aae-exchanges-max", "0", NULL };
+    ck_assert_ptr_nonnull(strstr(load_error(many, NULL), "out of range"));
+}
+END_TEST
+
 START_TEST(listeners_can_be_switched_off)
 {
     char *argv[] = { "kvnode", "--node-id", "n", "--resp", "off", "--http=", NULL };
@@ -245,6 +270,7 @@ int main(void)
     tcase_add_test(tc, config_file_errors_name_the_line);
     tcase_add_test(tc, bad_values_give_one_clear_line);
     tcase_add_test(tc, sizes_take_binary_suffixes);
+    tcase_add_test(tc, anti_entropy_flags_take_on_off_and_check_ranges);
     tcase_add_test(tc, listeners_can_be_switched_off);
     tcase_add_test(tc, help_and_version_win_over_bad_flags);
     tcase_add_test(tc, help_lists_every_option_with_default_and_env);

@@ -80,6 +80,87 @@ static void replica_free(struct replica *r)
     object_free(&r->obj);
 }
 
+/* A stamped (last-writer-wins) blind write through replica r. */
+static void write_stamped(struct replica *r, uint8_t flags, uint64_t stamp, struct kv_slice payload)
+{
+    struct kv_buf rec = { 0 };
+    struct object next;
+    object_init(&next);
+    ck_assert_int_eq(object_record_append_stamped(&rec, flags | OBJECT_FLAG_STAMPED, 0, stamp, payload), KV_OK);
+    struct kv_slice v = kv_slice_make(rec.data, rec.len);
+    ck_assert_int_eq(dvv_update(&r->obj.clock, &r->obj.clock, r->actor, &v, 1, LIM, &next.clock), KV_OK);
+    object_lww_resolve(&next);
+    replica_set(r, &next);
+    object_free(&next);
+    kv_buf_free(&rec);
+}
+
+static struct kv_slice only_value(const struct replica *r)
+{
+    ck_assert_uint_eq(object_siblings(&r->obj), 1);
+    struct object_sibling s;
+    object_sibling(&r->obj, 0, &s);
+    return s.payload;
+}
+
+START_TEST(last_writer_wins_keeps_one_value_on_every_replica)
+{
+    struct replica a, b, c;
+    replica_init(&a, 1);
+    replica_init(&b, 2);
+    replica_init(&c, 3);
+    /* Concurrent writes through three coordinators; the highest stamp wins,
+     * whatever the order of the merges. */
+    write_stamped(&a, 0, 100, kv_slice_str("a@100"));
+    write_stamped(&b, 0, 300, kv_slice_str("b@300"));
+    write_stamped(&c, 0, 200, kv_slice_str("c@200"));
+    struct object_sibling s;
+    object_sibling(&b.obj, 0, &s);
+    ck_assert_uint_eq(s.stamp_ms, 300);
+    ck_assert(s.flags & OBJECT_FLAG_STAMPED);
+    merge_into(&a, &c);
+    ck_assert(kv_slice_eq(only_value(&a), kv_slice_str("c@200")));
+    merge_into(&a, &b);
+    merge_into(&c, &b);
+    merge_into(&c, &a);
+    merge_into(&b, &a);
+    ck_assert(kv_slice_eq(only_value(&a), kv_slice_str("b@300")));
+    ck_assert_mem_eq(a.bytes.data, b.bytes.data, a.bytes.len);
+    ck_assert_uint_eq(a.bytes.len, c.bytes.len);
+    ck_assert_mem_eq(a.bytes.data, c.bytes.data, a.bytes.len);
+    /* A loser never comes back from a stale replica that still holds it. */
+    struct replica stale;
+    replica_init(&stale, 3);
+    write_stamped(&stale, 0, 200, kv_slice_str("c@200"));
+    merge_into(&a, &stale);
+    ck_assert(kv_slice_eq(only_value(&a), kv_slice_str("b@300")));
+    /* Equal stamps: the higher actor id decides, on both sides. */
+    struct replica x, y;
+    replica_init(&x, 7);
+    replica_init(&y, 9);
+    write_stamped(&x, 0, 500, kv_slice_str("x"));
+    write_stamped(&y, 0, 500, kv_slice_str("y"));
+    merge_into(&x, &y);
+    merge_into(&y, &x);
+    ck_assert(kv_slice_eq(only_value(&x), kv_slice_str("y")));
+    ck_assert(kv_slice_eq(only_value(&y), kv_slice_str("y")));
+    /* A later stamped tombstone wins too: the key reads as deleted. */
+    write_stamped(&c, OBJECT_FLAG_TOMBSTONE, 400, kv_slice_make(NULL, 0));
+    merge_into(&a, &c);
+    ck_assert(object_is_dead(&a.obj, 0));
+    ck_assert_uint_eq(object_max_stamp(&a.obj), 400);
+    /* Unstamped (causal) objects are left alone: siblings stay. */
+    struct replica d;
+    replica_init(&d, 4);
+    write_record(&d, 0, 0, kv_slice_str("p"));
+    write_sibling(&d, 0, 0, kv_slice_str("q"));
+    ck_assert_uint_eq(object_lww_resolve(&d.obj), 0);
+    ck_assert_uint_eq(object_siblings(&d.obj), 2);
+    replica_free(&a), replica_free(&b), replica_free(&c), replica_free(&d);
+    replica_free(&stale), replica_free(&x), replica_free(&y);
+}
+END_TEST
+
 START_TEST(encoding_matches_the_documented_example)
 {
     struct replica r;
@@ -444,6 +525,7 @@ int main(void)
     Suite *s = suite_create("object");
     TCase *tc = tcase_create("object");
     tcase_add_test(tc, encoding_matches_the_documented_example);
+    tcase_add_test(tc, last_writer_wins_keeps_one_value_on_every_replica);
     tcase_add_test(tc, register_overwrite_and_siblings);
     tcase_add_test(tc, tombstones_and_expired_values_are_invisible);
     tcase_add_test(tc, encoded_expiry_check_agrees_with_decoded_one);

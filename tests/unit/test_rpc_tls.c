@@ -38,7 +38,7 @@ static struct rpc_tls *tls_for(enum rpc_tls_role role, const char *node, bool ve
     snprintf(ca, sizeof ca, "%s/ca.crt", cert_dir);
     snprintf(cert, sizeof cert, "%s/%s.crt", cert_dir, node ? node : "-");
     snprintf(key, sizeof key, "%s/%s.key", cert_dir, node ? node : "-");
-    struct rpc_tls_config tc = { node ? cert : NULL, node ? key : NULL, ca, verify };
+    struct rpc_tls_config tc = { node ? cert : NULL, node ? key : NULL, ca, verify, NULL };
     struct rpc_tls *t = NULL;
     ck_assert_int_eq(rpc_tls_new(role, &tc, &t), KV_OK);
     return t;
@@ -120,6 +120,93 @@ START_TEST(plain_client_against_a_tls_server_fails_without_harm)
 }
 END_TEST
 
+/* Mutual TLS bound to cluster: server and client contexts of certificates
+ * made for cluster "ringkv" (make-certs.sh's default). */
+static struct rpc_client_config start_bound_server(const char *server_cluster,
+                                                   rpc_auth_fn auth, void *auth_arg)
+{
+    static char cert[128], key[128], ca[128];
+    snprintf(ca, sizeof ca, "%s/ca.crt", cert_dir);
+    snprintf(cert, sizeof cert, "%s/n1.crt", cert_dir);
+    snprintf(key, sizeof key, "%s/n1.key", cert_dir);
+    struct rpc_tls_config tc = { cert, key, ca, true, server_cluster };
+    ck_assert_int_eq(rpc_tls_new(RPC_TLS_SERVER, &tc, &server_tls), KV_OK);
+    client_tls = tls_for(RPC_TLS_CLIENT, "n2", true);
+    struct rpc_server_config cfg = server_config();
+    cfg.tls = server_tls;
+    cfg.authenticate = auth;
+    cfg.auth_arg = auth_arg;
+    start_server(&cfg);
+    struct rpc_client_config cc = client_config("c1");
+    cc.tls = client_tls;
+    return cc;
+}
+
+struct seen_identity {
+    int calls;
+    char uri[RPC_TLS_URI_BYTES_MAX];
+};
+
+static int record_identity(void *arg, const Ringkv__Hello *hello, const struct rpc_hello_identity *id,
+                           uint32_t *access_out, char *why, size_t why_len)
+{
+    struct seen_identity *seen = arg;
+    seen->calls++;
+    snprintf(seen->uri, sizeof seen->uri, "%s", id->cert_uri ? id->cert_uri : "(none)");
+    *access_out = 7;
+    return KV_OK;
+}
+
+START_TEST(certificate_of_another_cluster_is_refused_in_the_handshake)
+{
+    struct rpc_client_config cc = start_bound_server("other", NULL, NULL);
+    struct session s;
+    struct rpc_client *c = connect_client(&cc, &s);
+    ck_assert(pump_count(&s.closed, 1));
+    ck_assert_int_eq(s.ready, 0);
+    ck_assert_int_eq(s.close_status, KV_EAUTH);
+    ck_assert_int_eq(rt_handled, 0);
+    rpc_client_free(c);
+}
+END_TEST
+
+START_TEST(certificate_of_this_cluster_reaches_the_auth_hook_with_its_uri)
+{
+    struct seen_identity seen = { 0 };
+    struct rpc_client_config cc = start_bound_server("ringkv", record_identity, &seen);
+    struct session s;
+    struct rpc_client *c = connect_client(&cc, &s);
+    ck_assert(pump_count(&s.ready, 1));
+    assert_ping_works(c);
+    ck_assert_int_eq(seen.calls, 1);
+    ck_assert_str_eq(seen.uri, "ringkv://ringkv/node/n2");
+    rpc_client_free(c);
+}
+END_TEST
+
+static int refuse_everyone(void *arg, const Ringkv__Hello *hello, const struct rpc_hello_identity *id,
+                           uint32_t *access_out, char *why, size_t why_len)
+{
+    snprintf(why, why_len, "no entry");
+    return KV_EAUTH;
+}
+
+START_TEST(auth_hook_refusal_closes_the_session_with_eauth)
+{
+    struct rpc_client_config cc = start_bound_server("ringkv", refuse_everyone, NULL);
+    struct session s;
+    struct rpc_client *c = connect_client(&cc, &s);
+    struct call call = { 0 };
+    ck_assert_int_eq(send_ping(c, &call, "x", 0), KV_OK);
+    ck_assert(pump_count(&s.closed, 1));
+    ck_assert_int_eq(s.ready, 0);
+    ck_assert_int_eq(s.close_status, KV_EAUTH);
+    ck_assert_int_eq(call.status, KV_EAUTH);
+    ck_assert_int_eq(rt_handled, 0);
+    rpc_client_free(c);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("rpc_tls");
@@ -128,6 +215,9 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, tls_round_trip_with_mutual_authentication);
     tcase_add_test(tc, mtls_refuses_a_client_without_a_certificate);
     tcase_add_test(tc, plain_client_against_a_tls_server_fails_without_harm);
+    tcase_add_test(tc, certificate_of_another_cluster_is_refused_in_the_handshake);
+    tcase_add_test(tc, certificate_of_this_cluster_reaches_the_auth_hook_with_its_uri);
+    tcase_add_test(tc, auth_hook_refusal_closes_the_session_with_eauth);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "bench/kvbench_run.h"
+#include "client/ringkv.h"
 
 #define KVB_THREADS_MAX 64u
 #define KVB_CONNECTIONS_MAX 10000u
@@ -34,6 +35,10 @@ static void usage(FILE *f)
         "Closed-loop load on ringkv nodes over the native protocol.\n\n"
         "  --host HOST:PORT     node (default 127.0.0.1:7400)\n"
         "  --cluster NAME       cluster name (default ringkv)\n"
+        "  --user NAME          user for nodes with --users-file (role write, or read\n"
+        "                       for a run that only reads: --no-load, --workload c or get)\n"
+        "  --password-file FILE password of --user: first line of FILE, '-' for stdin\n"
+        "                       (never on the command line; never printed)\n"
         "  --workload W         a, b, c, d, f (YCSB core) or set, get (default a)\n"
         "                         a: 50%% read / 50%% update     b: 95%% read / 5%% update\n"
         "                         c: 100%% read                 d: 95%% read latest / 5%% insert\n"
@@ -104,6 +109,34 @@ static int parse_workload(const char *v, enum kvb_workload *out)
     return bad("--workload", v);
 }
 
+/* --password-file's first line; wiped before exit. */
+static char g_password[RKV_PASSWORD_BYTES_MAX + 2];
+
+/* Reads the password of --password-file FILE ("-": stdin); 0 or 2 (usage). */
+static int read_password_file(struct kvb_config *c, const char *path)
+{
+    if (path == NULL)
+        return bad("--password-file", path);
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "kvbench: --password-file: cannot open '%s': %s\n", path, strerror(errno));
+        return 2;
+    }
+    bool ok = fgets(g_password, sizeof g_password, f) != NULL;
+    if (f != stdin)
+        fclose(f);
+    size_t len = ok ? strcspn(g_password, "\r\n") : 0;
+    if (!ok || len == 0 || len > RKV_PASSWORD_BYTES_MAX) {
+        memset(g_password, 0, sizeof g_password);
+        fprintf(stderr, "kvbench: --password-file: '%s' must hold a password of 1..%d bytes on its first line\n",
+                path, RKV_PASSWORD_BYTES_MAX);
+        return 2;
+    }
+    g_password[len] = '\0';
+    c->password = g_password;
+    return 0;
+}
+
 /* One option with a value; returns 0, 2 (usage) or -1 (not this kind). */
 static int parse_valued(struct kvb_config *c, const char *o, const char *v)
 {
@@ -112,6 +145,10 @@ static int parse_valued(struct kvb_config *c, const char *o, const char *v)
         return v ? (c->host = v, 0) : bad(o, v);
     if (strcmp(o, "--cluster") == 0)
         return v ? (c->cluster = v, 0) : bad(o, v);
+    if (strcmp(o, "--user") == 0)
+        return v && v[0] && strlen(v) <= RKV_USER_BYTES_MAX ? (c->user = v, 0) : bad(o, v);
+    if (strcmp(o, "--password-file") == 0)
+        return read_password_file(c, v);
     if (strcmp(o, "--workload") == 0)
         return parse_workload(v, &c->workload);
     if (strcmp(o, "--keys") == 0)
@@ -435,8 +472,10 @@ int main(int argc, char **argv)
     struct kvb_bench b;
     memset(&b, 0, sizeof b);
     int rc = parse_args(&b.cfg, argc, argv);
-    if (rc >= 0)
+    if (rc >= 0) {
+        memset(g_password, 0, sizeof g_password);
         return rc;
+    }
     b.sh.cfg = &b.cfg;
     rc = setup(&b);
     if (rc == 0 && b.cfg.load)
@@ -463,5 +502,6 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < b.nthreads; i++)
         kvb_thread_free(&b.threads[i]);
     free(b.threads);
+    memset(g_password, 0, sizeof g_password);
     return rc;
 }

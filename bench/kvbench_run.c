@@ -50,7 +50,8 @@ static int thread_connect(struct kvb_thread *t, struct kvb_conn *c)
         snprintf(t->fatal_msg, sizeof t->fatal_msg, "bad --host '%s'", t->sh->cfg->host);
         return rc;
     }
-    struct client_conn_target target = { host, port, t->sh->cfg->cluster, NULL, 0, NULL, NULL };
+    struct client_conn_target target = { host, port, t->sh->cfg->cluster, NULL, 0, t->sh->cfg->user,
+                                         t->sh->cfg->password };
     client_conn_init(&c->cc);
     rc = client_conn_open(&c->cc, &target, client_now_ms() + 5000, &err);
     if (rc != KV_OK)
@@ -80,6 +81,8 @@ static int sdk_connect(struct kvb_thread *t)
     rkv_options_init(&o);
     o.cluster_name = cfg->cluster;
     o.routing_off = !cfg->routing;
+    o.user = cfg->user;
+    o.password = cfg->password;
     int rc = list ? rkv_connect(hosts, n, &o, &t->client) : KV_ENOMEM;
     if (rc != KV_OK)
         snprintf(t->fatal_msg, sizeof t->fatal_msg, "%s", rkv_strerror(rc));

@@ -67,6 +67,8 @@ extern const char *const kvb_op_names[KVB_OP_COUNT];
 struct kvb_config {
     const char *host;           /* HOST:PORT */
     const char *cluster;
+    const char *user;           /* --user; NULL: no credentials in the Hello */
+    const char *password;       /* first line of --password-file; NULL: none */
     enum kvb_workload workload;
     uint64_t keys;
     uint32_t value_bytes;

@@ -179,23 +179,33 @@ int rkv_admin(struct rkv_client *c, enum rkv_admin_op op, const char *arg,
                                                                  : "unknown operation or unexpected argument");
         return KV_EINVAL;
     }
+    bool idempotent = op == RKV_ADMIN_MEMBERS || op == RKV_ADMIN_RING || op == RKV_ADMIN_PLAN ||
+                      op == RKV_ADMIN_HINTS;
+    Ringkv__Envelope *reply = NULL;
+    int rc = client_admin_call(c, (Ringkv__AdminOp)op, arg, idempotent, call.deadline_ms, &reply);
+    if (rc == KV_OK)
+        rc = admin_result_new(reply, out);  /* owns reply now */
+    return rc;
+}
+
+int client_admin_call(struct rkv_client *c, Ringkv__AdminOp op, const char *arg, bool idempotent,
+                      uint64_t deadline_ms, Ringkv__Envelope **reply)
+{
     Ringkv__Admin admin = RINGKV__ADMIN__INIT;
-    admin.op = (Ringkv__AdminOp)op;
+    admin.op = op;
     admin.arg = (char *)(arg ? arg : "");
     Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
     env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
     env.admin = &admin;
-    bool idempotent = op == RKV_ADMIN_MEMBERS || op == RKV_ADMIN_RING || op == RKV_ADMIN_PLAN ||
-                      op == RKV_ADMIN_HINTS;
     struct client_req req;
     memset(&req, 0, sizeof req);
     req.env = &env;
-    int rc = client_run(c, &req, 1, idempotent, call.deadline_ms);
+    int rc = client_run(c, &req, 1, idempotent, deadline_ms);
     if (rc == KV_OK)
         rc = client_reply_check(c, &req, RINGKV__ENVELOPE__BODY_ADMIN_REPLY);
     if (rc == KV_OK) {
-        rc = admin_result_new(req.reply, out);
-        req.reply = NULL; /* owned by the result (or freed) now */
+        *reply = req.reply;
+        req.reply = NULL; /* the caller's now */
     }
     client_reqs_free(&req, 1);
     return rc;

@@ -4,7 +4,6 @@
  * unpacked reply; its strings point into it.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "client/client_internal.h"
 #include "client/wire.h"
@@ -82,23 +81,10 @@ static int aae_call(struct rkv_client *c, Ringkv__AdminOp op, const char *arg, c
                     struct rkv_aae_status **out)
 {
     struct client_call call = client_call_begin(c, o);
-    Ringkv__Admin admin = RINGKV__ADMIN__INIT;
-    admin.op = op;
-    admin.arg = (char *)(arg ? arg : "");
-    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-    env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
-    env.admin = &admin;
-    struct client_req req;
-    memset(&req, 0, sizeof req);
-    req.env = &env;
-    int rc = client_run(c, &req, 1, true, call.deadline_ms);
+    Ringkv__Envelope *reply = NULL;
+    int rc = client_admin_call(c, op, arg, true, call.deadline_ms, &reply);
     if (rc == KV_OK)
-        rc = client_reply_check(c, &req, RINGKV__ENVELOPE__BODY_ADMIN_REPLY);
-    if (rc == KV_OK) {
-        rc = aae_result_new(req.reply, out);
-        req.reply = NULL; /* owned by the result (or freed) now */
-    }
-    client_reqs_free(&req, 1);
+        rc = aae_result_new(reply, out);  /* owns reply now */
     return rc;
 }
 

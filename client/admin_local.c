@@ -4,7 +4,6 @@
  * its strings and value bytes point into it.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "client/client_internal.h"
 #include "client/wire.h"
@@ -100,22 +99,9 @@ int rkv_admin_local_get(struct rkv_client *c, const char *key, const struct rkv_
         client_err_format(&c->err, true, "local-get: needs a key");
         return KV_EINVAL;
     }
-    Ringkv__Admin admin = RINGKV__ADMIN__INIT;
-    admin.op = RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET;
-    admin.arg = (char *)key;
-    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-    env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
-    env.admin = &admin;
-    struct client_req req;
-    memset(&req, 0, sizeof req);
-    req.env = &env;
-    int rc = client_run(c, &req, 1, true, call.deadline_ms);
+    Ringkv__Envelope *reply = NULL;
+    int rc = client_admin_call(c, RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET, key, true, call.deadline_ms, &reply);
     if (rc == KV_OK)
-        rc = client_reply_check(c, &req, RINGKV__ENVELOPE__BODY_ADMIN_REPLY);
-    if (rc == KV_OK) {
-        rc = local_result_new(req.reply, out);
-        req.reply = NULL; /* owned by the result (or freed) now */
-    }
-    client_reqs_free(&req, 1);
+        rc = local_result_new(reply, out);  /* owns reply now */
     return rc;
 }

@@ -4,7 +4,6 @@
  * its strings point into it.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "client/client_internal.h"
 #include "client/wire.h"
@@ -74,22 +73,9 @@ static int transfers_result_new(Ringkv__Envelope *reply, struct rkv_transfers **
 int rkv_transfers(struct rkv_client *c, const struct rkv_request_options *o, struct rkv_transfers **out)
 {
     struct client_call call = client_call_begin(c, o);
-    Ringkv__Admin admin = RINGKV__ADMIN__INIT;
-    admin.op = RINGKV__ADMIN_OP__ADMIN_OP_TRANSFERS;
-    admin.arg = "";
-    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-    env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
-    env.admin = &admin;
-    struct client_req req;
-    memset(&req, 0, sizeof req);
-    req.env = &env;
-    int rc = client_run(c, &req, 1, true, call.deadline_ms);
+    Ringkv__Envelope *reply = NULL;
+    int rc = client_admin_call(c, RINGKV__ADMIN_OP__ADMIN_OP_TRANSFERS, NULL, true, call.deadline_ms, &reply);
     if (rc == KV_OK)
-        rc = client_reply_check(c, &req, RINGKV__ENVELOPE__BODY_ADMIN_REPLY);
-    if (rc == KV_OK) {
-        rc = transfers_result_new(req.reply, out);
-        req.reply = NULL; /* owned by the result (or freed) now */
-    }
-    client_reqs_free(&req, 1);
+        rc = transfers_result_new(reply, out);  /* owns reply now */
     return rc;
 }

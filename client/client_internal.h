@@ -1,6 +1,6 @@
 /*
  * client_internal.h - the client object and request engine shared by the
- * files of libringkv (ringkv.c, router.c, ops.c, batch.c, admin.c). Not installed.
+ * files of libringkv (ringkv.c, router.c, ops.c, batch.c, admin*.c). Not installed.
  *
  * A call builds an array of struct client_req (envelopes it owns, on its
  * stack or heap), runs them with client_run, reads each req's reply, and
@@ -124,5 +124,15 @@ struct client_call client_call_begin(struct rkv_client *c, const struct rkv_requ
  * c->err set) and that its body is `want`. */
 int client_reply_check(struct rkv_client *c, const struct client_req *r,
                        Ringkv__Envelope__BodyCase want) KV_MUST_USE;
+
+/*
+ * Sends one kv.proto Admin request (op, arg; NULL arg = "") to the current
+ * host and checks the answer (admin.c). KV_OK and *reply, an Envelope whose
+ * body is an AdminReply with status OK; the caller owns it (rpc_envelope_free).
+ * Otherwise the failure as client_run or client_reply_check report it, with
+ * c->err set, and *reply untouched.
+ */
+int client_admin_call(struct rkv_client *c, Ringkv__AdminOp op, const char *arg, bool idempotent,
+                      uint64_t deadline_ms, Ringkv__Envelope **reply) KV_MUST_USE;
 
 #endif

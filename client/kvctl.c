@@ -93,10 +93,7 @@ static int usage_error(const char *fmt, ...)
 /* Prints the failure of k's command as one line; returns its exit code. */
 static int fail(struct kvctl *k, int rc)
 {
-    const char *detail = k->client ? rkv_last_error(k->client) : "";
-    fprintf(stderr, "kvctl: %s: %s%s%s\n", k->cmd->name, rkv_strerror(rc), detail[0] ? ": " : "",
-            detail);
-    return kvctl_fmt_exit_code(rc);
+    return kvctl_fmt_fail(k->cmd->name, rc, k->client);
 }
 
 /* ---- reading values ---- */

@@ -105,11 +105,8 @@ int kvctl_aae_run(const char *cmd, struct rkv_client *client, const struct rkv_r
     bool repair = strcmp(cmd, "repair") == 0;
     struct rkv_aae_status *s = NULL;
     int st = repair ? rkv_aae_repair(client, arg, req, &s) : rkv_aae_status(client, req, &s);
-    if (st != RKV_OK) {
-        const char *detail = rkv_last_error(client);
-        fprintf(stderr, "kvctl: %s: %s%s%s\n", cmd, rkv_strerror(st), detail[0] ? ": " : "", detail);
-        return kvctl_fmt_exit_code(st);
-    }
+    if (st != RKV_OK)
+        return kvctl_fmt_fail(cmd, st, client);
     if (repair && json) {
         printf("{\"node\":");
         json_str(s->node_id);

@@ -317,11 +317,8 @@ int kvctl_admin_hints_all(struct rkv_client *client, const struct rkv_options *o
 {
     struct rkv_admin_result *members = NULL;
     int rc = rkv_admin(client, RKV_ADMIN_MEMBERS, NULL, req, &members);
-    if (rc != RKV_OK) {
-        const char *detail = rkv_last_error(client);
-        fprintf(stderr, "kvctl: hints: %s%s%s\n", rkv_strerror(rc), detail[0] ? ": " : "", detail);
-        return kvctl_fmt_exit_code(rc);
-    }
+    if (rc != RKV_OK)
+        return kvctl_fmt_fail("hints", rc, client);
     int exit_code = KVCTL_EXIT_OK;
     bool first = true;
     if (json)
@@ -373,11 +370,8 @@ int kvctl_admin_run(const char *cmd, struct rkv_client *client, const struct rkv
             op = kvctl_admin_ops[i].op;
     struct rkv_admin_result *r = NULL;
     int rc = rkv_admin(client, op, arg, req, &r);
-    if (rc != RKV_OK) {
-        const char *detail = rkv_last_error(client);
-        fprintf(stderr, "kvctl: %s: %s%s%s\n", cmd, rkv_strerror(rc), detail[0] ? ": " : "", detail);
-        return kvctl_fmt_exit_code(rc);
-    }
+    if (rc != RKV_OK)
+        return kvctl_fmt_fail(cmd, rc, client);
     if (op == RKV_ADMIN_MEMBERS)
         json ? members_json(r) : members_text(r);
     else if (op == RKV_ADMIN_RING)

@@ -21,6 +21,13 @@ enum kvctl_exit kvctl_fmt_exit_code(int rkv_status)
     }
 }
 
+enum kvctl_exit kvctl_fmt_fail(const char *what, int rkv_status, struct rkv_client *client)
+{
+    const char *detail = client ? rkv_last_error(client) : "";
+    fprintf(stderr, "kvctl: %s: %s%s%s\n", what, rkv_strerror(rkv_status), detail[0] ? ": " : "", detail);
+    return kvctl_fmt_exit_code(rkv_status);
+}
+
 bool kvctl_fmt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     if (s[0] < '0' || s[0] > '9')

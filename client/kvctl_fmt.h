@@ -1,6 +1,7 @@
 /*
- * kvctl_fmt.h - the pure text handling of kvctl: exit codes, number
- * parsing, base64 (RFC 4648, standard alphabet, padded) and JSON strings.
+ * kvctl_fmt.h - the text handling of kvctl: exit codes and failure lines,
+ * number parsing, base64 (RFC 4648, standard alphabet, padded) and JSON
+ * strings.
  * Kept apart from kvctl.c so tests/unit/test_client.c can pin each rule.
  * Like kvctl, it uses only the public SDK header.
  *
@@ -31,6 +32,12 @@ enum kvctl_exit {
 
 /* The exit code for an RKV_* status. */
 enum kvctl_exit kvctl_fmt_exit_code(int rkv_status);
+
+/* Prints a failed request as one stderr line, "kvctl: WHAT: STATUS[: DETAIL]"
+ * (DETAIL: rkv_last_error of client, which may be NULL), and returns the
+ * exit code for rkv_status. */
+struct rkv_client;
+enum kvctl_exit kvctl_fmt_fail(const char *what, int rkv_status, struct rkv_client *client);
 
 /* Parses a whole decimal string (no sign for u64) within [min, max]. */
 bool kvctl_fmt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -84,11 +84,8 @@ int kvctl_local_run(struct rkv_client *client, const struct rkv_request_options 
 {
     struct rkv_local_object *r = NULL;
     int st = rkv_admin_local_get(client, key, req, &r);
-    if (st != RKV_OK) {
-        const char *detail = rkv_last_error(client);
-        fprintf(stderr, "kvctl: local-get: %s%s%s\n", rkv_strerror(st), detail[0] ? ": " : "", detail);
-        return kvctl_fmt_exit_code(st);
-    }
+    if (st != RKV_OK)
+        return kvctl_fmt_fail("local-get", st, client);
     if (json)
         print_json(key, r);
     else

@@ -133,11 +133,8 @@ int kvctl_transfers_run(struct rkv_client *client, const struct rkv_options *opt
 {
     struct rkv_admin_result *m = NULL;
     int rc = rkv_admin(client, RKV_ADMIN_MEMBERS, NULL, req, &m);
-    if (rc != RKV_OK) {
-        const char *detail = rkv_last_error(client);
-        fprintf(stderr, "kvctl: transfers: %s%s%s\n", rkv_strerror(rc), detail[0] ? ": " : "", detail);
-        return kvctl_fmt_exit_code(rc);
-    }
+    if (rc != RKV_OK)
+        return kvctl_fmt_fail("transfers", rc, client);
     struct rkv_transfers **x = calloc(m->nmembers ? m->nmembers : 1, sizeof *x);
     if (!x) {
         rkv_admin_result_free(m);

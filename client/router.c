@@ -25,6 +25,7 @@
 #include "client/policy.h"
 #include "client/route.h"
 #include "client/wire.h"
+#include "rpc/frame.h"
 
 /* ---- the ring cache ---- */
 
@@ -32,27 +33,17 @@
  * routes nothing: no ring, or an older node that does not know the op). */
 static int fetch_route(struct rkv_client *c, uint64_t deadline_ms, struct client_route **out)
 {
-    Ringkv__Admin admin = RINGKV__ADMIN__INIT;
-    admin.op = RINGKV__ADMIN_OP__ADMIN_OP_RING_MAP;
-    admin.arg = (char *)"";
-    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-    env.body_case = RINGKV__ENVELOPE__BODY_ADMIN;
-    env.admin = &admin;
-    struct client_req req;
-    memset(&req, 0, sizeof req);
-    req.env = &env;
-    int rc = client_run(c, &req, 1, true, deadline_ms);
-    if (rc == KV_OK)
-        rc = client_reply_check(c, &req, RINGKV__ENVELOPE__BODY_ADMIN_REPLY);
+    Ringkv__Envelope *reply = NULL;
+    int rc = client_admin_call(c, RINGKV__ADMIN_OP__ADMIN_OP_RING_MAP, NULL, true, deadline_ms, &reply);
     *out = NULL;
     if (rc == KV_EINVAL) {
         rc = KV_OK;  /* a node without ADMIN_OP_RING_MAP: no routing */
     } else if (rc == KV_OK) {
-        rc = client_route_from_map(req.reply->admin_reply->ring_map, out);
+        rc = client_route_from_map(reply->admin_reply->ring_map, out);
         if (rc == KV_ENOTFOUND)
             rc = KV_OK;  /* no ring yet */
+        rpc_envelope_free(reply);
     }
-    client_reqs_free(&req, 1);
     return rc;
 }
 

@@ -17,6 +17,8 @@
 #define KV_CONN_OUTPUT_BYTES_MAX_DEFAULT (64u * 1024u * 1024u) /* unsent replies per connection */
 /* Client request bytes held (decoded, not yet answered) across all connections of a node. */
 #define KV_NODE_INFLIGHT_BYTES_MAX_DEFAULT (512u * 1024u * 1024u)  /* 512 MiB per node */
+/* Hint keys + hint records a node holds on disk for replicas that are down. */
+#define KV_HINTS_BYTES_MAX_DEFAULT (1024ull * 1024u * 1024u)   /* 1 GiB per node */
 #define KV_IDLE_TIMEOUT_MS_DEFAULT 300000u                   /* 5 min without a byte */
 #define KV_FRAME_TIMEOUT_MS_DEFAULT 30000u                   /* a started frame must finish in 30 s */
 #define KV_REQUEST_TIMEOUT_MS_DEFAULT 5000u                  /* client request deadline */

@@ -112,6 +112,7 @@ void coord_config_default(struct coord_config *cfg)
     cfg->hint_retry_min_ms = COORD_HINT_RETRY_MIN_MS_DEFAULT;
     cfg->hint_retry_max_ms = COORD_HINT_RETRY_MAX_MS_DEFAULT;
     cfg->hint_timeout_ms = COORD_HINT_TIMEOUT_MS_DEFAULT;
+    cfg->hints_bytes_max = KV_HINTS_BYTES_MAX_DEFAULT;
 }
 
 static const char *check_cluster_config(const struct coord_config *cfg)

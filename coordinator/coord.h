@@ -217,6 +217,9 @@ struct coord_config {
     uint32_t hint_retry_min_ms; /* COORD_HINT_RETRY_MIN_MS_DEFAULT */
     uint32_t hint_retry_max_ms; /* COORD_HINT_RETRY_MAX_MS_DEFAULT; >= min */
     uint32_t hint_timeout_ms;   /* COORD_HINT_TIMEOUT_MS_DEFAULT */
+    uint64_t hints_bytes_max;   /* KV_HINTS_BYTES_MAX_DEFAULT: hint key + record bytes held here;
+                                 * a hint that would grow them past it is refused (KV_ENOSPC:
+                                 * the coordinator counts that replica as not written); 0: none kept */
     const struct coord_write_hook *write_hook; /* NULL: none; copied (see struct coord_write_hook) */
     /* Cluster: purge tombstones every primary is known to hold once they
      * are this old (coordinator/README.md, "Tombstones and their purge");
@@ -444,6 +447,8 @@ struct coord_stats {
     uint64_t hints_expired;     /* hints dropped undelivered after hint_ttl_ms */
     uint64_t hints_pending;     /* hint keys stored here now */
     uint64_t hint_failures;     /* delivery attempts that failed or timed out */
+    uint64_t hints_bytes;       /* hint key + record bytes stored here now (vs hints_bytes_max) */
+    uint64_t hints_refused;     /* hint writes refused KV_ENOSPC: hints_bytes_max reached */
     uint64_t purge_marks;       /* tombstones marked here as held by every primary */
     uint64_t tombstones_purged; /* marked tombstones deleted here after the grace period */
 };

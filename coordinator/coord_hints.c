@@ -19,6 +19,14 @@
  * A full pass that sent nothing waits COORD_HINT_SCAN_IDLE_MS for the
  * next; coord_peer_up cuts that wait short when an owner comes back.
  * Delivering twice is harmless: merges are idempotent.
+ *
+ * Cap: stats.hints_bytes counts the key + record bytes of every hint held
+ * (counted at start by the same scan as hints_pending, then kept by
+ * coord_hint_store and coord_hints_removed). A hint write that would take
+ * it past hints_bytes_max is refused KV_ENOSPC, so the coordinator of
+ * that write counts this fallback as a failed replica: the write then
+ * succeeds only if W is met without it (else it is in doubt), and the
+ * down node catches up by read repair or anti-entropy instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,25 +36,26 @@
 #include "common/log.h"
 #include "coordinator/coord_internal.h"
 
-/* Counts the hint keys in the engine. */
-static int count_hints(struct coord *c, uint64_t *out)
+/* Counts the hint keys in the engine and their key + record bytes. */
+static int count_hints(struct coord *c, uint64_t *out, uint64_t *bytes_out)
 {
     struct engine_iter *it;
     int rc = engine_iter_new(c->engine, NULL, &it);
     if (rc != KV_OK)
         return rc;
     char first = (char)KEYSPACE_HINT;
-    uint64_t n = 0;
+    uint64_t n = 0, bytes = 0;
     for (engine_iter_seek(it, kv_slice_make(&first, 1)); engine_iter_valid(it); engine_iter_next(it)) {
         struct kv_slice k = engine_iter_key(it);
         if (k.len == 0 || (unsigned char)k.data[0] != KEYSPACE_HINT)
             break;
         n++;
+        bytes += k.len + engine_iter_value(it).len;
     }
     rc = engine_iter_status(it);
     engine_iter_free(it);
     if (rc == KV_OK)
-        *out = n;
+        *out = n, *bytes_out = bytes;
     return rc;
 }
 
@@ -57,11 +66,12 @@ int coord_hints_init(struct coord *c, const struct coord_config *cfg)
     c->hint_retry_min_ms = cfg->hint_retry_min_ms;
     c->hint_retry_max_ms = cfg->hint_retry_max_ms;
     c->hint_timeout_ms = cfg->hint_timeout_ms;
+    c->hints_bytes_max = cfg->hints_bytes_max;
     hint_bucket_init(&c->bucket, cfg->hints_per_sec, c->now_ms);
     c->hint_reqs = calloc(cfg->hint_deliveries_max, sizeof *c->hint_reqs);
     if (!c->hint_reqs)
         return KV_ENOMEM;
-    int rc = count_hints(c, &c->stats.hints_pending);
+    int rc = count_hints(c, &c->stats.hints_pending, &c->stats.hints_bytes);
     if (rc != KV_OK)
         log_error("coord", "cannot count stored hints status=%s", kv_status_str(rc));
     c->hint_next_scan_ms = c->now_ms;
@@ -73,6 +83,13 @@ void coord_hints_free(struct coord *c)
     free(c->hint_reqs);
     free(c->peers);
     kv_buf_free(&c->hint_cursor);
+}
+
+void coord_hints_removed(struct coord *c, uint64_t bytes)
+{
+    c->stats.hints_pending -= c->stats.hints_pending > 0;
+    c->stats.hints_bytes -= bytes < c->stats.hints_bytes ? bytes : c->stats.hints_bytes;
+    c->hints_full = false;
 }
 
 uint64_t coord_hints_next_ms(const struct coord *c)
@@ -166,7 +183,7 @@ static enum scan_step scan_one(struct coord *c, struct kv_slice ekey, struct kv_
             if (p)
                 p->expired++;
             c->stats.hints_expired++;
-            c->stats.hints_pending -= c->stats.hints_pending > 0;
+            coord_hints_removed(c, ekey.len + rec.len);
         }
         return SCAN_NEXT;
     }
@@ -259,7 +276,7 @@ static void delivered(struct coord *c, struct coord_req *r)
             if (p)
                 p->delivered++;
             c->stats.hints_delivered++;
-            c->stats.hints_pending -= c->stats.hints_pending > 0;
+            coord_hints_removed(c, ekey.len + c->stored.len);
         } else {
             log_error("coord", "cannot delete delivered hint status=%s", kv_status_str(rc));
         }

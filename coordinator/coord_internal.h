@@ -266,6 +266,8 @@ struct coord {
     uint64_t hint_ttl_ms;
     uint32_t hint_deliveries_max;
     uint32_t hint_retry_min_ms, hint_retry_max_ms, hint_timeout_ms;
+    uint64_t hints_bytes_max;   /* cap on stats.hints_bytes (coord_hint_store refuses past it) */
+    bool hints_full;            /* the last hint store was refused: logged once per episode */
     struct hint_bucket bucket;
     uint32_t hints_in_flight;
     uint64_t *hint_reqs;        /* ids of the deliveries in flight [hint_deliveries_max] */
@@ -363,13 +365,17 @@ void coord_replica_get(struct coord *c, const char *from, const struct coord_msg
 void coord_replica_put(struct coord *c, const char *from, const struct coord_msg *m);
 /* Merges an encoded object into the local DATA object of key (stores only if it changes). */
 int coord_merge_store(struct coord *c, struct kv_slice key, struct kv_slice object) KV_MUST_USE;
-/* Merges an encoded object into the hint for (target, partition, key). */
+/* Merges an encoded object into the hint for (target, partition, key).
+ * KV_ENOSPC (nothing written) if that would take stats.hints_bytes past
+ * hints_bytes_max; a merge that does not grow the hint always goes. */
 int coord_hint_store(struct coord *c, const char *target, uint32_t partition, struct kv_slice key,
                      struct kv_slice object) KV_MUST_USE;
 
 /* ---- coord_hints.c ---- */
 int coord_hints_init(struct coord *c, const struct coord_config *cfg) KV_MUST_USE;
 void coord_hints_free(struct coord *c);
+/* A hint of `bytes` (key + record) was deleted: frees its share of the cap. */
+void coord_hints_removed(struct coord *c, uint64_t bytes);
 /* ---- coord_purge.c ---- */
 /* Whether the tombstone write just stored (c->new) can be tracked for a
  * purge mark: purge on, every target of r a primary, all N of them. Sets

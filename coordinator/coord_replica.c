@@ -127,11 +127,14 @@ int coord_merge_local(struct coord *c, struct kv_slice key, struct kv_slice obje
 }
 
 /* The object of the hint at c->ekey merged with c->rin, into c->rbuf.
- * *fresh: there was no hint (or an unreadable one, replaced). */
-static int hint_merge(struct coord *c, struct kv_slice object, struct kv_slice *out, bool *fresh)
+ * *fresh: there was no hint. *old_bytes: key + record bytes of the hint
+ * held now (0 if none; an unreadable one is replaced and counted). */
+static int hint_merge(struct coord *c, struct kv_slice object, struct kv_slice *out, bool *fresh,
+                      uint64_t *old_bytes)
 {
     int rc = engine_get(c->engine, NULL, kv_slice_make(c->ekey.data, c->ekey.len), &c->stored);
     *fresh = rc == KV_ENOTFOUND;
+    *old_bytes = rc == KV_OK ? c->ekey.len + c->stored.len : 0;
     if (*fresh) {
         *out = object;
         return KV_OK;
@@ -158,25 +161,44 @@ static int hint_merge(struct coord *c, struct kv_slice object, struct kv_slice *
     return rc;
 }
 
+/* The hint store is full: counted, logged once until a hint is freed. */
+static int hint_refuse(struct coord *c, const char *target, uint64_t more_bytes)
+{
+    c->stats.hints_refused++;
+    if (!c->hints_full)
+        log_warn("coord", "hint refused: hints held would pass --hints-bytes-max target=%s held_bytes=%" PRIu64
+                 " more_bytes=%" PRIu64 " max_bytes=%" PRIu64, target, c->stats.hints_bytes, more_bytes,
+                 c->hints_bytes_max);
+    c->hints_full = true;
+    return KV_ENOSPC;
+}
+
 int coord_hint_store(struct coord *c, const char *target, uint32_t partition, struct kv_slice key,
                      struct kv_slice object)
 {
     struct kv_slice merged;
     bool fresh = false;
+    uint64_t old_bytes = 0;
     int rc = object_decode(object, &c->rin);
     if (rc == KV_OK)
         rc = hint_key(c, target, partition, key);
     if (rc == KV_OK)
-        rc = hint_merge(c, object, &merged, &fresh);
+        rc = hint_merge(c, object, &merged, &fresh, &old_bytes);
     if (rc == KV_OK) {
         kv_buf_reset(&c->hbuf);
         rc = hint_record_encode(coord_wall_ms(c), merged, &c->hbuf);
     }
+    /* The other hints' bytes (floored at 0 should the count have drifted). */
+    uint64_t others = c->stats.hints_bytes > old_bytes ? c->stats.hints_bytes - old_bytes : 0;
+    uint64_t new_bytes = c->ekey.len + c->hbuf.len;
+    if (rc == KV_OK && new_bytes > old_bytes && others + new_bytes > c->hints_bytes_max)
+        rc = hint_refuse(c, target, new_bytes - old_bytes);
     if (rc == KV_OK)
         rc = engine_put(c->engine, kv_slice_make(c->ekey.data, c->ekey.len),
                         kv_slice_make(c->hbuf.data, c->hbuf.len));
     if (rc != KV_OK)
         return rc;
+    c->stats.hints_bytes = others + new_bytes;
     c->stats.hints_stored++;
     if (fresh && c->stats.hints_pending++ == 0)
         c->hint_next_scan_ms = c->now_ms + COORD_HINT_SCAN_IDLE_MS;
@@ -195,7 +217,8 @@ void coord_replica_put(struct coord *c, const char *from, const struct coord_msg
     }
     if (rc != KV_OK) {
         c->stats.replica_errors++;
-        if (rc != KV_ECORRUPT && rc != KV_EINVAL && rc != KV_ETOOBIG)
+        if (rc != KV_ECORRUPT && rc != KV_EINVAL && rc != KV_ETOOBIG &&
+            !(rc == KV_ENOSPC && c->hints_full)) /* a full hint store logs in hint_refuse */
             log_error("coord", "replica write failed from=%s status=%s", from, kv_status_str(rc));
     }
     if (m->req_id == 0)

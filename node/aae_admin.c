@@ -11,6 +11,7 @@
 #include "coordinator/aae.h"
 #include "gossip/ring.h"
 #include "node/aae_net.h"
+#include "node/admin.h"
 
 #define AAE_ADMIN_MESSAGE_BYTES_MAX 256
 
@@ -153,20 +154,10 @@ void aae_admin_handle(struct aae_net *n, const Ringkv__Admin *req, struct rpc_re
         rc = op_status(&o, a, aae_net_partitions(n), now_ms, &st);
     else if (a)
         rc = op_repair(&o, n, arg, why, sizeof why);
-    int sent;
-    if (rc == KV_OK) {
-        o.reply.node_id = (char *)aae_net_node_id(n);
-        o.reply.message = o.message;
-        Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-        env.body_case = RINGKV__ENVELOPE__BODY_ADMIN_REPLY;
-        env.admin_reply = &o.reply;
-        sent = rpc_reply_send(h, &env);
-    } else {
-        sent = rpc_reply_error(h, rc, rc == KV_ESTATE || rc == KV_EINVAL || rc == KV_ENOTFOUND ? why
-                                                                                              : kv_status_str(rc));
-    }
-    if (sent != KV_OK && sent != KV_ECLOSED)
-        log_debug("aae", "admin reply not sent status=\"%s\"", kv_status_str(sent));
+    o.reply.node_id = (char *)aae_net_node_id(n);
+    o.reply.message = o.message;
+    admin_reply_send(h, rc, &o.reply,
+                     rc == KV_ESTATE || rc == KV_EINVAL || rc == KV_ENOTFOUND ? why : kv_status_str(rc), "aae");
     free(st);
     free(o.parts);
     free(o.part_ptrs);

@@ -16,7 +16,9 @@
 #include "coordinator/keyspace.h"
 #include "node/aae_admin.h"
 #include "node/cluster_rt.h"
+#include "node/deadline_timer.h"
 #include "node/metrics.h"
+#include "node/peer_send.h"
 #include "rpc/frame.h"
 #include "rpc/pool.h"
 
@@ -27,12 +29,6 @@ struct aae_net_current {
     bool answered;
     const char *sender;
     struct rpc_reply_handle h;
-};
-
-/* The argument of one sent request's callback: who it went to. */
-struct aae_net_call {
-    struct aae_net *n;
-    char to[KV_NODE_ID_BYTES_MAX + 1];
 };
 
 /* Metrics, refreshed from aae_get_stats and the transport counters. */
@@ -86,12 +82,7 @@ static void aae_net_arm(struct aae_net *n)
     if (!n->aae || !n->rt || n->closing)
         return;
     uint64_t now = aae_net_now_ms(), next = aae_next_tick_ms(n->aae, now);
-    if (evtimer_pending(n->timer, NULL) && n->timer_at_ms <= next)
-        return;
-    uint64_t wait = next > now ? next - now : 0;
-    struct timeval tv = { (time_t)(wait / 1000u), (suseconds_t)((wait % 1000u) * 1000u) };
-    n->timer_at_ms = next;
-    if (evtimer_add(n->timer, &tv) != 0)
+    if (!deadline_timer_arm(n->timer, &n->timer_at_ms, now, next))
         log_error("aae", "cannot arm the anti-entropy timer");
 }
 
@@ -205,8 +196,8 @@ static bool is_aae_body(const Ringkv__Envelope *e)
  * an empty ack. A failure is a lost message. */
 static void aae_net_on_reply(void *arg, int status, Ringkv__Envelope *reply)
 {
-    struct aae_net_call *call = arg;
-    struct aae_net *n = call->n;
+    struct peer_send_call *call = arg;
+    struct aae_net *n = call->owner;
     if (n->closing)
         goto done;
     if (status != KV_OK) {
@@ -236,14 +227,9 @@ static void aae_net_handle_aae(struct aae_net *n, const struct rpc_peer *peer, R
     } else {
         n->stats.bad_messages++;
     }
-    if (!n->cur.answered) {
-        Ringkv__Envelope ack = RINGKV__ENVELOPE__INIT;
-        int sent = rc == KV_OK ? rpc_reply_send(h, &ack)
-                               : rpc_reply_error(h, rc, rc == KV_ESTATE ? "anti-entropy is off on this node"
-                                                                        : "anti-entropy message refused");
-        if (sent != KV_OK && sent != KV_ECLOSED)
-            log_debug("aae", "ack not sent status=\"%s\"", kv_status_str(sent));
-    }
+    if (!n->cur.answered)
+        peer_send_ack(h, rc, rc == KV_ESTATE ? "anti-entropy is off on this node" : "anti-entropy message refused",
+                      "aae");
     n->cur.answered = false;
     aae_net_arm(n);
 }
@@ -295,19 +281,10 @@ static int aae_net_send(void *ctx, const char *node_id, const struct aae_msg *ms
     cm.aae.len = n->enc.len;
     if (aae_msg_is_reply(msg->type) && n->cur.active && !n->cur.answered && strcmp(node_id, n->cur.sender) == 0)
         return aae_net_reply_inline(n, &cm);
-    const char *addr = cluster_rt_member_addr(n->rt, node_id);
-    struct aae_net_call *call = addr ? malloc(sizeof *call) : NULL;
-    rc = !addr ? KV_ENOTFOUND : !call ? KV_ENOMEM : KV_OK;
-    if (rc == KV_OK) {
-        call->n = n;
-        snprintf(call->to, sizeof call->to, "%s", node_id);
-        Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-        env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER;
-        env.cluster = &cm;
-        rc = rpc_pool_request(n->pool, addr, &env, n->request_timeout_ms, aae_net_on_reply, call);
-        if (rc != KV_OK)
-            free(call); /* the callback never runs */
-    }
+    Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+    env.body_case = RINGKV__ENVELOPE__BODY_CLUSTER;
+    env.cluster = &cm;
+    rc = peer_send_to(n->pool, n->rt, node_id, &env, n->request_timeout_ms, aae_net_on_reply, n);
     if (rc == KV_OK) {
         n->stats.sent++;
     } else {
@@ -495,13 +472,7 @@ int aae_net_attach(struct aae_net *n, struct cluster_rt *rt, struct rpc_tls *tls
         return KV_OK;
     }
     struct rpc_pool_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.client.node_id = n->node_id;
-    pc.client.cluster_name = n->cluster_name;
-    pc.client.role = RINGKV__ROLE__ROLE_NODE;
-    pc.client.frame_bytes_max = n->frame_bytes_max;
-    pc.client.tls = tls;
-    pc.backoff_max_ms = AAE_NET_BACKOFF_MAX_MS;
+    peer_send_pool_config(&pc, n->node_id, n->cluster_name, n->frame_bytes_max, tls, AAE_NET_BACKOFF_MAX_MS);
     int rc = rpc_pool_new(n->base, &pc, &n->pool);
     if (rc != KV_OK) {
         log_error("aae", "cannot start the anti-entropy transport status=\"%s\"", kv_status_str(rc));

@@ -498,20 +498,26 @@ void admin_handle(struct node_cluster *c, struct coord *coord, const Ringkv__Adm
             kv_buf_reset(&why);
         break;
     }
-    int send_rc;
-    if (rc == KV_OK) {
-        o.reply.node_id = (char *)node_cluster_node_id(c);
-        o.reply.message = o.message;
-        Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-        env.body_case = RINGKV__ENVELOPE__BODY_ADMIN_REPLY;
-        env.admin_reply = &o.reply;
-        send_rc = rpc_reply_send(h, &env);
-    } else {
-        send_rc = rpc_reply_error(h, rc, why.len ? why.data : kv_status_str(rc));
-    }
-    if (send_rc != KV_OK && send_rc != KV_ECLOSED)
-        log_debug("admin", "reply not sent status=\"%s\"", kv_status_str(send_rc));
+    o.reply.node_id = (char *)node_cluster_node_id(c);
+    o.reply.message = o.message;
+    admin_reply_send(h, rc, &o.reply, why.len ? why.data : kv_status_str(rc), "admin");
     ring_plan_free(plan);
     kv_buf_free(&why);
     out_free(&o);
+}
+
+void admin_reply_send(struct rpc_reply_handle h, int rc, Ringkv__AdminReply *reply, const char *error,
+                      const char *log_tag)
+{
+    int sent;
+    if (rc == KV_OK) {
+        Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
+        env.body_case = RINGKV__ENVELOPE__BODY_ADMIN_REPLY;
+        env.admin_reply = reply;
+        sent = rpc_reply_send(h, &env);
+    } else {
+        sent = rpc_reply_error(h, rc, error);
+    }
+    if (sent != KV_OK && sent != KV_ECLOSED)
+        log_debug(log_tag, "admin reply not sent status=\"%s\"", kv_status_str(sent));
 }

@@ -40,4 +40,12 @@ struct coord;
 void admin_handle(struct node_cluster *c, struct coord *coord, const Ringkv__Admin *req, struct rpc_reply_handle h,
                   uint64_t now_ms);
 
+/* Answers an Admin request through h: the AdminReply `reply` when rc is
+ * KV_OK, else the error rc with `error` as its message. Shared by every
+ * Admin op handler (admin.c, aae_admin.c, handoff_net.c); a reply that
+ * cannot be sent (other than to a closed connection) is logged at debug
+ * level under log_tag. reply is only read. */
+void admin_reply_send(struct rpc_reply_handle h, int rc, Ringkv__AdminReply *reply, const char *error,
+                      const char *log_tag);
+
 #endif

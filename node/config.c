@@ -84,6 +84,10 @@ static const struct opt g_opts[] = {
     { "tombstone-grace-ms", OPT_U64, FIELD(tombstone_grace_ms), "86400000", 0, COORD_TTL_MS_MAX, "MS",
       "cluster mode: a delete's tombstone is purged once every primary replica acknowledged it and "
       "it is this old; 0 = never purge tombstones" },
+    { "hints-bytes-max", OPT_BYTES, FIELD(hints_bytes_max), "1g", 0, 1024 * GIB, "BYTES",
+      "cluster mode: hints (writes kept for a down replica) this node holds on disk, keys and "
+      "records; a write that would need more does not count this node as its replica (it then "
+      "succeeds only if W other replicas take it); 0 = keep no hints" },
     { "frame-bytes-max", OPT_BYTES, FIELD(frame_bytes_max), "20m", 4 * KIB, GIB, "BYTES",
       "largest protocol frame or RESP command; longer ones close the connection" },
     { "max-connections", OPT_U64, FIELD(max_connections), "10000", 1, 1000000, "N",

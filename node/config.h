@@ -86,6 +86,7 @@ struct node_config {
     uint64_t siblings_max;              /* concurrent values per key */
     char conflict_mode[8];              /* "dvv" or "lww" (coord_conflict_mode; peers must match) */
     uint64_t tombstone_grace_ms;        /* cluster: purge fully replicated tombstones this old; 0 = never */
+    uint64_t hints_bytes_max;           /* cluster: hint key + record bytes held for down replicas */
     uint64_t frame_bytes_max;
     uint64_t max_connections;           /* per listener */
     uint64_t conn_output_bytes_max;     /* unsent replies before a connection stops reading */

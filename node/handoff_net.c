@@ -12,20 +12,17 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "coordinator/keyspace.h"
+#include "node/admin.h"
 #include "node/cluster_rt.h"
+#include "node/deadline_timer.h"
 #include "node/metrics.h"
+#include "node/peer_send.h"
 #include "node/state_file.h"
 #include "rpc/frame.h"
 #include "rpc/pool.h"
 
 #define HN_TICK_MAX_MS 500u     /* the ring is polled at least this often */
 #define HN_DIR_BYTES_MAX 4352u
-
-/* One message in flight: the peer it went to (replies are attributed to it). */
-struct hn_call {
-    struct handoff_net *n;
-    char to[KV_NODE_ID_BYTES_MAX + 1];
-};
 
 /* The request being handled: a BATCH_REPLY for it rides back as its rpc reply. */
 struct hn_current {
@@ -76,12 +73,7 @@ static void hn_arm(struct handoff_net *n)
     uint64_t now = hn_now_ms(), next = handoff_next_tick_ms(n->ho);
     if (next > now + HN_TICK_MAX_MS)
         next = now + HN_TICK_MAX_MS;
-    if (evtimer_pending(n->timer, NULL) && n->timer_at_ms <= next)
-        return;
-    uint64_t wait = next > now ? next - now : 0;
-    struct timeval tv = { (time_t)(wait / 1000u), (suseconds_t)((wait % 1000u) * 1000u) };
-    n->timer_at_ms = next;
-    if (evtimer_add(n->timer, &tv) != 0)
+    if (!deadline_timer_arm(n->timer, &n->timer_at_ms, now, next))
         log_error("handoff", "cannot arm the handoff timer");
 }
 
@@ -212,16 +204,7 @@ static int hn_send(void *ctx, const char *to, const struct handoff_msg *m)
         n->cur.answered = true;
         return rpc_reply_send(n->cur.h, &env);
     }
-    const char *addr = cluster_rt_member_addr(n->rt, to);
-    struct hn_call *call = addr ? malloc(sizeof *call) : NULL;
-    int rc = !addr ? KV_ENOTFOUND : !call ? KV_ENOMEM : KV_OK;
-    if (rc == KV_OK) {
-        call->n = n;
-        snprintf(call->to, sizeof call->to, "%s", to);
-        rc = rpc_pool_request(n->pool, addr, &env, HANDOFF_NET_REQUEST_TIMEOUT_MS, hn_on_reply, call);
-        if (rc != KV_OK)
-            free(call);
-    }
+    int rc = peer_send_to(n->pool, n->rt, to, &env, HANDOFF_NET_REQUEST_TIMEOUT_MS, hn_on_reply, n);
     if (rc != KV_OK)
         log_debug("handoff", "message not sent node=%s status=\"%s\"", to, kv_status_str(rc));
     return rc;
@@ -278,8 +261,8 @@ static int hn_from_proto(struct handoff_net *n, const Ringkv__ClusterMessage *cm
 
 static void hn_on_reply(void *arg, int status, Ringkv__Envelope *reply)
 {
-    struct hn_call *call = arg;
-    struct handoff_net *n = call->n;
+    struct peer_send_call *call = arg;
+    struct handoff_net *n = call->owner;
     if (n->closing || status != KV_OK || !is_handoff_body(reply))
         goto done;
     struct handoff_msg m;
@@ -306,12 +289,8 @@ static void hn_handle_message(struct handoff_net *n, const struct rpc_peer *peer
         rc = handoff_handle_message(n->ho, peer->node_id, &m, now);
         n->cur.active = false;
     }
-    if (!n->cur.answered) {
-        Ringkv__Envelope ack = RINGKV__ENVELOPE__INIT;
-        int sent = rc == KV_OK ? rpc_reply_send(h, &ack) : rpc_reply_error(h, rc, "handoff message refused");
-        if (sent != KV_OK && sent != KV_ECLOSED)
-            log_debug("handoff", "ack not sent status=\"%s\"", kv_status_str(sent));
-    }
+    if (!n->cur.answered)
+        peer_send_ack(h, rc, "handoff message refused", "handoff");
     n->cur.answered = false;
     hn_arm(n);
 }
@@ -360,25 +339,17 @@ static void hn_admin_transfers(struct handoff_net *n, struct rpc_reply_handle h)
         t->rate_bytes_per_sec = ms ? info[i].bytes_this_run * 1000u / ms : 0;
         ptrs[i] = t;
     }
-    int sent;
+    Ringkv__TransferTotals totals;
+    Ringkv__AdminReply reply = RINGKV__ADMIN_REPLY__INIT;
     if (rc == KV_OK) {
-        Ringkv__TransferTotals totals;
         hn_fill_totals(n, &totals);
-        Ringkv__AdminReply reply = RINGKV__ADMIN_REPLY__INIT;
         reply.node_id = n->node_id;
         reply.message = "";
         reply.transfers = ptrs;
         reply.n_transfers = count;
         reply.transfer_totals = &totals;
-        Ringkv__Envelope env = RINGKV__ENVELOPE__INIT;
-        env.body_case = RINGKV__ENVELOPE__BODY_ADMIN_REPLY;
-        env.admin_reply = &reply;
-        sent = rpc_reply_send(h, &env);
-    } else {
-        sent = rpc_reply_error(h, rc, "out of memory");
     }
-    if (sent != KV_OK && sent != KV_ECLOSED)
-        log_debug("handoff", "transfers reply not sent status=\"%s\"", kv_status_str(sent));
+    admin_reply_send(h, rc, &reply, "out of memory", "handoff");
     free(ts);
     free(ptrs);
     free(info);
@@ -534,13 +505,7 @@ int handoff_net_attach(struct handoff_net *n, struct coord *coord, struct cluste
     if (n->rt)
         return KV_ESTATE;
     struct rpc_pool_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.client.node_id = n->node_id;
-    pc.client.cluster_name = n->cluster_name;
-    pc.client.role = RINGKV__ROLE__ROLE_NODE;
-    pc.client.frame_bytes_max = n->frame_bytes_max;
-    pc.client.tls = tls;
-    pc.backoff_max_ms = HANDOFF_NET_BACKOFF_MAX_MS;
+    peer_send_pool_config(&pc, n->node_id, n->cluster_name, n->frame_bytes_max, tls, HANDOFF_NET_BACKOFF_MAX_MS);
     int rc = rpc_pool_new(n->base, &pc, &n->pool);
     if (rc != KV_OK) {
         log_error("handoff", "cannot start the handoff transport status=\"%s\"", kv_status_str(rc));

@@ -228,6 +228,7 @@ static int node_open_coord(struct node *n)
     cc.siblings_max = (uint32_t)n->cfg.siblings_max;
     cc.conflict_mode = strcmp(n->cfg.conflict_mode, "lww") == 0 ? COORD_CONFLICT_LWW : COORD_CONFLICT_DVV;
     cc.tombstone_grace_ms = n->cfg.tombstone_grace_ms;
+    cc.hints_bytes_max = n->cfg.hints_bytes_max;
     cc.clock = &n->clock.clock;
     cc.engine = n->engine;
     return coord_new(&cc, &n->coord);

@@ -18,6 +18,7 @@
 #include "node/auth.h"
 #include "node/budget.h"
 #include "node/metrics.h"
+#include "node/stats.h"
 #include "proto/kv.pb-c.h"
 #include "rpc/frame.h"
 #include "rpc/server.h"
@@ -33,7 +34,7 @@ static const char *const native_cmd_names[NATIVE_CMD_COUNT] = {
 };
 
 /* StatsReply: a fixed list; names and values are short. */
-#define NATIVE_STATS_MAX 64
+#define NATIVE_STATS_MAX 128
 #define NATIVE_STAT_BYTES_MAX 48
 
 struct native_req {
@@ -549,6 +550,14 @@ static void native_stat(struct native_stats *l, const char *name, const char *fm
     l->ptrs[i] = &l->items[i];
 }
 
+/* One coordinator counter (node_stats_coord_each: the list /metrics shows). */
+static void native_stat_coord(void *arg, const char *name, uint64_t value)
+{
+    char full[NATIVE_STAT_BYTES_MAX];
+    snprintf(full, sizeof full, "coord.%s", name);
+    native_stat(arg, full, "%" PRIu64, value);
+}
+
 static void native_stats_engine(struct native_stats *l, struct engine *e)
 {
     struct engine_stats es;
@@ -588,15 +597,7 @@ static void native_stats(struct native_server *ns, struct native_req *r)
     native_stat(l, "native.inflight", "%" PRIu64, ns->inflight);
     struct coord_stats cs;
     coord_get_stats(ns->coord, &cs);
-    native_stat(l, "coord.gets", "%" PRIu64, cs.gets);
-    native_stat(l, "coord.puts", "%" PRIu64, cs.puts);
-    native_stat(l, "coord.deletes", "%" PRIu64, cs.deletes);
-    native_stat(l, "coord.incrs", "%" PRIu64, cs.incrs);
-    native_stat(l, "coord.expires", "%" PRIu64, cs.expires);
-    native_stat(l, "coord.ttls", "%" PRIu64, cs.ttls);
-    native_stat(l, "coord.not_found", "%" PRIu64, cs.not_found);
-    native_stat(l, "coord.siblings_created", "%" PRIu64, cs.siblings_created);
-    native_stat(l, "coord.errors", "%" PRIu64, cs.errors);
+    node_stats_coord_each(&cs, native_stat_coord, l);
     native_stats_engine(l, ns->engine);
     Ringkv__StatsReply sr = RINGKV__STATS_REPLY__INIT;
     sr.n_stats = l->n;
@@ -714,7 +715,8 @@ uint32_t native_required_role(const Ringkv__Envelope *req)
         switch (req->admin->op) {
         case RINGKV__ADMIN_OP__ADMIN_OP_MEMBERS: case RINGKV__ADMIN_OP__ADMIN_OP_RING:
         case RINGKV__ADMIN_OP__ADMIN_OP_HINTS: case RINGKV__ADMIN_OP__ADMIN_OP_RING_MAP:
-        case RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET:
+        case RINGKV__ADMIN_OP__ADMIN_OP_LOCAL_GET: case RINGKV__ADMIN_OP__ADMIN_OP_AAE_STATUS:
+        case RINGKV__ADMIN_OP__ADMIN_OP_TRANSFERS:
             return AUTH_ROLE_READ;
         default:
             return AUTH_ROLE_ADMIN;

@@ -15,7 +15,8 @@
  * Authentication (cfg.users set, node/auth.h): the Hello must carry a
  * user's credentials, or come from a node over mutual TLS; then each
  * request needs a role: read for Get, BatchGet, Ttl, Stats, Ping and the
- * Admin views (MEMBERS, RING, HINTS, RING_MAP, LOCAL_GET); write for Put, BatchPut,
+ * Admin views (MEMBERS, RING, HINTS, RING_MAP, LOCAL_GET, AAE_STATUS,
+ * TRANSFERS); write for Put, BatchPut,
  * Delete, Expire, Incr; admin for every other Admin op and any other
  * request; node for ClusterMessage. Too low a role: KV_EAUTH, naming the
  * role needed. native_required_role is that table.

@@ -13,6 +13,8 @@
 #include "common/log.h"
 #include "coordinator/coord_msg.h"
 #include "node/cluster_rt.h"
+#include "node/deadline_timer.h"
+#include "node/peer_send.h"
 #include "rpc/frame.h"
 #include "rpc/pool.h"
 
@@ -116,12 +118,7 @@ static void repl_arm(struct replication *r)
     uint64_t now = repl_now_ms(), next = coord_next_tick_ms(r->coord);
     if (next > now + REPL_TICK_MAX_MS)
         next = now + REPL_TICK_MAX_MS;
-    if (evtimer_pending(r->timer, NULL) && r->timer_at_ms <= next)
-        return;
-    uint64_t wait = next > now ? next - now : 0;
-    struct timeval tv = { (time_t)(wait / 1000u), (suseconds_t)((wait % 1000u) * 1000u) };
-    r->timer_at_ms = next;
-    if (evtimer_add(r->timer, &tv) != 0)
+    if (!deadline_timer_arm(r->timer, &r->timer_at_ms, now, next))
         log_error("repl", "cannot arm the coordinator timer");
 }
 
@@ -268,12 +265,8 @@ static void repl_handle_coord(struct replication *r, const struct rpc_peer *peer
     }
     if (rc != KV_OK)
         r->stats.bad_messages++;
-    if (!r->cur.answered) {
-        Ringkv__Envelope ack = RINGKV__ENVELOPE__INIT;
-        int sent = rc == KV_OK ? rpc_reply_send(h, &ack) : rpc_reply_error(h, rc, "cluster message refused");
-        if (sent != KV_OK && sent != KV_ECLOSED)
-            log_debug("repl", "ack not sent status=\"%s\"", kv_status_str(sent));
-    }
+    if (!r->cur.answered)
+        peer_send_ack(h, rc, "cluster message refused", "repl");
     r->cur.answered = false;
     rpc_envelope_free(req);
     repl_arm(r);
@@ -332,14 +325,8 @@ int replication_attach(struct replication *r, struct coord *coord, struct cluste
     if (r->pool)
         return KV_ESTATE;
     struct rpc_pool_config pc;
-    memset(&pc, 0, sizeof pc);
-    pc.client.node_id = r->node_id;
-    pc.client.cluster_name = r->cluster_name;
-    pc.client.role = RINGKV__ROLE__ROLE_NODE;
+    peer_send_pool_config(&pc, r->node_id, r->cluster_name, r->frame_bytes_max, tls, REPL_BACKOFF_MAX_MS);
     pc.client.conflict_mode = r->conflict_mode;
-    pc.client.frame_bytes_max = r->frame_bytes_max;
-    pc.client.tls = tls;
-    pc.backoff_max_ms = REPL_BACKOFF_MAX_MS;
     int rc = rpc_pool_new(r->base, &pc, &r->pool);
     if (rc != KV_OK) {
         log_error("repl", "cannot start the replication transport status=\"%s\"", kv_status_str(rc));

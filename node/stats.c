@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "coordinator/coord.h"
@@ -21,14 +22,7 @@ struct node_stats {
     double *memtable_bytes, *write_amp, *cache_hit_rate, *background_error, *rss_bytes;
     uint64_t *user_bytes, *wal_bytes, *flush_bytes, *compaction_written, *compaction_read;
     uint64_t *cache_hits, *cache_misses, *flushes, *compactions, *stall_ms;
-    uint64_t *coord_ops[6];  /* get, put, delete, incr, expire, ttl */
-    uint64_t *not_found, *siblings_created, *coord_errors;
-    /* cluster mode (struct coord_stats) */
-    uint64_t *unavailable, *indoubt, *read_timeouts, *forwarded, *forwards_served, *read_repairs;
-    uint64_t *replica_gets, *replica_puts, *replica_errors, *replica_timeouts, *bad_messages;
-    uint64_t *hints_stored, *hints_delivered, *hints_expired, *hint_failures;
-    uint64_t *purge_marks, *tombstones_purged;
-    double *requests_in_flight, *hints_held;
+    union { uint64_t *counter; double *gauge; } series[]; /* one series per g_coord_defs entry */
 };
 
 /* One plain series: a pointer field of struct node_stats, gauge or counter. */
@@ -62,44 +56,6 @@ static const struct stat_def g_defs[] = {
     { "ringkv_engine_compactions_total", "Compactions run.", F(compactions), false },
     { "ringkv_engine_write_stall_ms_total", "Milliseconds writes waited for compaction.",
       F(stall_ms), false },
-    { "ringkv_coord_not_found_total", "Reads that found no visible value.", F(not_found), false },
-    { "ringkv_coord_siblings_created_total", "Writes that left concurrent values.",
-      F(siblings_created), false },
-    { "ringkv_coord_errors_total", "Coordinated requests that failed.", F(coord_errors), false },
-    { "ringkv_coord_unavailable_total", "Requests refused because too few replicas were up (nothing sent).",
-      F(unavailable), false },
-    { "ringkv_coord_indoubt_total", "Writes answered in doubt (fewer than W acks by the deadline).",
-      F(indoubt), false },
-    { "ringkv_coord_read_timeouts_total", "Reads that timed out before R replicas answered.",
-      F(read_timeouts), false },
-    { "ringkv_coord_forwarded_writes_total", "Writes this node forwarded to a primary replica.",
-      F(forwarded), false },
-    { "ringkv_coord_forwards_served_total", "Writes another node forwarded here to coordinate.",
-      F(forwards_served), false },
-    { "ringkv_coord_read_repairs_total", "Stale replicas sent the merged object after a read.",
-      F(read_repairs), false },
-    { "ringkv_coord_replica_gets_total", "Replica reads served for coordinators.", F(replica_gets), false },
-    { "ringkv_coord_replica_puts_total", "Replica writes merged here (hint deliveries included).",
-      F(replica_puts), false },
-    { "ringkv_coord_replica_errors_total", "Replica requests answered with an error.",
-      F(replica_errors), false },
-    { "ringkv_coord_replica_timeouts_total", "Replica requests unanswered at their request's deadline.",
-      F(replica_timeouts), false },
-    { "ringkv_coord_bad_messages_total", "Node-to-node messages refused as malformed.",
-      F(bad_messages), false },
-    { "ringkv_coord_requests_in_flight", "Coordinated requests waiting for replicas.",
-      F(requests_in_flight), true },
-    { "ringkv_hints_stored_total", "Writes kept here as a hint for a down replica.", F(hints_stored), false },
-    { "ringkv_hints_delivered_total", "Hints acknowledged by their owner and deleted.",
-      F(hints_delivered), false },
-    { "ringkv_hints_expired_total", "Hints dropped undelivered after the hint TTL.", F(hints_expired), false },
-    { "ringkv_hint_delivery_failures_total", "Hint deliveries that failed or timed out.",
-      F(hint_failures), false },
-    { "ringkv_hints_held", "Hint keys stored here now.", F(hints_held), true },
-    { "ringkv_tombstone_purge_marks_total", "Tombstones marked here as held by every primary replica.",
-      F(purge_marks), false },
-    { "ringkv_tombstones_purged_total", "Marked tombstones deleted here after the grace period.",
-      F(tombstones_purged), false },
     { "process_resident_memory_bytes", "Resident set size of kvnode.", F(rss_bytes), true },
 };
 #undef F
@@ -132,16 +88,102 @@ static int level_series(struct node_stats *s, struct metrics *m)
     return rc;
 }
 
+/*
+ * The coordinator's counters (struct coord_stats), as /metrics and the
+ * Stats RPC (kvctl stats, "coord.NAME") both show them: this table is the
+ * only list of them outside coord.h.
+ */
+struct coord_def {
+    const char *name;       /* Stats RPC name after "coord." */
+    const char *metric;
+    const char *labels;
+    const char *help;
+    size_t field;           /* offset of a uint64_t in struct coord_stats */
+    bool gauge;
+};
+
+#define C(x) offsetof(struct coord_stats, x)
+#define OPS "Coordinator operations (each batch item counts once)."
+static const struct coord_def g_coord_defs[] = {
+    { "gets", "ringkv_coord_operations_total", "op=\"get\"", OPS, C(gets), false },
+    { "puts", "ringkv_coord_operations_total", "op=\"put\"", OPS, C(puts), false },
+    { "deletes", "ringkv_coord_operations_total", "op=\"delete\"", OPS, C(deletes), false },
+    { "incrs", "ringkv_coord_operations_total", "op=\"incr\"", OPS, C(incrs), false },
+    { "expires", "ringkv_coord_operations_total", "op=\"expire\"", OPS, C(expires), false },
+    { "ttls", "ringkv_coord_operations_total", "op=\"ttl\"", OPS, C(ttls), false },
+    { "not_found", "ringkv_coord_not_found_total", "", "Reads that found no visible value.", C(not_found), false },
+    { "siblings_created", "ringkv_coord_siblings_created_total", "", "Writes that left concurrent values.",
+      C(siblings_created), false },
+    { "errors", "ringkv_coord_errors_total", "", "Coordinated requests that failed.", C(errors), false },
+    { "unavailable", "ringkv_coord_unavailable_total", "",
+      "Requests refused because too few replicas were up (nothing sent).", C(unavailable), false },
+    { "indoubt", "ringkv_coord_indoubt_total", "", "Writes answered in doubt (fewer than W acks by the deadline).",
+      C(indoubt), false },
+    { "read_timeouts", "ringkv_coord_read_timeouts_total", "", "Reads that timed out before R replicas answered.",
+      C(read_timeouts), false },
+    { "forwarded", "ringkv_coord_forwarded_writes_total", "", "Writes this node forwarded to a primary replica.",
+      C(forwarded), false },
+    { "forwards_served", "ringkv_coord_forwards_served_total", "",
+      "Writes another node forwarded here to coordinate.", C(forwards_served), false },
+    { "read_repairs", "ringkv_coord_read_repairs_total", "", "Stale replicas sent the merged object after a read.",
+      C(read_repairs), false },
+    { "replica_gets", "ringkv_coord_replica_gets_total", "", "Replica reads served for coordinators.",
+      C(replica_gets), false },
+    { "replica_puts", "ringkv_coord_replica_puts_total", "", "Replica writes merged here (hint deliveries included).",
+      C(replica_puts), false },
+    { "replica_errors", "ringkv_coord_replica_errors_total", "", "Replica requests answered with an error.",
+      C(replica_errors), false },
+    { "replica_timeouts", "ringkv_coord_replica_timeouts_total", "",
+      "Replica requests unanswered at their request's deadline.", C(replica_timeouts), false },
+    { "bad_messages", "ringkv_coord_bad_messages_total", "", "Node-to-node messages refused as malformed.",
+      C(bad_messages), false },
+    { "requests_in_flight", "ringkv_coord_requests_in_flight", "", "Coordinated requests waiting for replicas.",
+      C(requests_in_flight), true },
+    { "hints_stored", "ringkv_hints_stored_total", "", "Writes kept here as a hint for a down replica.",
+      C(hints_stored), false },
+    { "hints_delivered", "ringkv_hints_delivered_total", "", "Hints acknowledged by their owner and deleted.",
+      C(hints_delivered), false },
+    { "hints_expired", "ringkv_hints_expired_total", "", "Hints dropped undelivered after the hint TTL.",
+      C(hints_expired), false },
+    { "hint_failures", "ringkv_hint_delivery_failures_total", "", "Hint deliveries that failed or timed out.",
+      C(hint_failures), false },
+    { "hints_held", "ringkv_hints_held", "", "Hint keys stored here now.", C(hints_pending), true },
+    { "hints_held_bytes", "ringkv_hints_held_bytes", "",
+      "Hint key + record bytes stored here now (capped by --hints-bytes-max).", C(hints_bytes), true },
+    { "hints_refused", "ringkv_hints_refused_total", "",
+      "Hint writes refused because --hints-bytes-max was reached (that replica counted as not written).",
+      C(hints_refused), false },
+    { "purge_marks", "ringkv_tombstone_purge_marks_total", "",
+      "Tombstones marked here as held by every primary replica.", C(purge_marks), false },
+    { "tombstones_purged", "ringkv_tombstones_purged_total", "",
+      "Marked tombstones deleted here after the grace period.", C(tombstones_purged), false },
+};
+#undef OPS
+#undef C
+#define COORD_DEFS (sizeof g_coord_defs / sizeof g_coord_defs[0])
+
+static uint64_t coord_value(const struct coord_stats *cs, const struct coord_def *d)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)cs + d->field, sizeof v);
+    return v;
+}
+
+void node_stats_coord_each(const struct coord_stats *cs, node_stats_fn fn, void *arg)
+{
+    for (size_t i = 0; i < COORD_DEFS; i++)
+        fn(arg, g_coord_defs[i].name, coord_value(cs, &g_coord_defs[i]));
+}
+
 static int coord_series(struct node_stats *s, struct metrics *m)
 {
-    static const char *const ops[6] = { "get", "put", "delete", "incr", "expire", "ttl" };
     int rc = KV_OK;
-    for (int i = 0; rc == KV_OK && i < 6; i++) {
-        char l[32];
-        snprintf(l, sizeof l, "op=\"%s\"", ops[i]);
-        rc = metrics_counter(m, "ringkv_coord_operations_total",
-                             "Coordinator operations (each batch item counts once).", l,
-                             &s->coord_ops[i]);
+    for (size_t i = 0; rc == KV_OK && i < COORD_DEFS; i++) {
+        const struct coord_def *d = &g_coord_defs[i];
+        if (d->gauge)
+            rc = metrics_gauge(m, d->metric, d->help, d->labels, &s->series[i].gauge);
+        else
+            rc = metrics_counter(m, d->metric, d->help, d->labels, &s->series[i].counter);
     }
     return rc;
 }
@@ -149,7 +191,7 @@ static int coord_series(struct node_stats *s, struct metrics *m)
 int node_stats_new(struct metrics *m, struct engine *engine, struct coord *coord,
                    struct native_server *native, struct node_stats **out)
 {
-    struct node_stats *s = calloc(1, sizeof *s);
+    struct node_stats *s = calloc(1, sizeof *s + COORD_DEFS * sizeof s->series[0]);
     if (!s)
         return KV_ENOMEM;
     s->engine = engine;
@@ -206,31 +248,13 @@ void node_stats_refresh(void *arg)
     *s->stall_ms = es.write_stalls_ms;
     struct coord_stats cs;
     coord_get_stats(s->coord, &cs);
-    uint64_t ops[6] = { cs.gets, cs.puts, cs.deletes, cs.incrs, cs.expires, cs.ttls };
-    for (int i = 0; i < 6; i++)
-        *s->coord_ops[i] = ops[i];
-    *s->not_found = cs.not_found;
-    *s->siblings_created = cs.siblings_created;
-    *s->coord_errors = cs.errors;
-    *s->unavailable = cs.unavailable;
-    *s->indoubt = cs.indoubt;
-    *s->read_timeouts = cs.read_timeouts;
-    *s->forwarded = cs.forwarded;
-    *s->forwards_served = cs.forwards_served;
-    *s->read_repairs = cs.read_repairs;
-    *s->replica_gets = cs.replica_gets;
-    *s->replica_puts = cs.replica_puts;
-    *s->replica_errors = cs.replica_errors;
-    *s->replica_timeouts = cs.replica_timeouts;
-    *s->bad_messages = cs.bad_messages;
-    *s->requests_in_flight = (double)cs.requests_in_flight;
-    *s->hints_stored = cs.hints_stored;
-    *s->hints_delivered = cs.hints_delivered;
-    *s->hints_expired = cs.hints_expired;
-    *s->hint_failures = cs.hint_failures;
-    *s->hints_held = (double)cs.hints_pending;
-    *s->purge_marks = cs.purge_marks;
-    *s->tombstones_purged = cs.tombstones_purged;
+    for (size_t i = 0; i < COORD_DEFS; i++) {
+        uint64_t v = coord_value(&cs, &g_coord_defs[i]);
+        if (g_coord_defs[i].gauge)
+            *s->series[i].gauge = (double)v;
+        else
+            *s->series[i].counter = v;
+    }
     *s->rss_bytes = rss_bytes();
     if (s->native)
         native_server_refresh_metrics(s->native);

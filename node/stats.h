@@ -17,7 +17,10 @@
 
 #include "common/status.h"
 
+#include <stdint.h>
+
 struct coord;
+struct coord_stats;
 struct engine;
 struct metrics;
 struct native_server;
@@ -32,5 +35,12 @@ int node_stats_new(struct metrics *m, struct engine *engine, struct coord *coord
 void node_stats_refresh(void *node_stats);
 
 void node_stats_free(struct node_stats *s);
+
+/* Calls fn(arg, name, value) for every coordinator counter and gauge of
+ * cs, in the order and under the short names (gets, read_repairs,
+ * hints_held_bytes, ...) the Stats RPC shows as "coord.NAME"; the same
+ * table names their /metrics series. */
+typedef void (*node_stats_fn)(void *arg, const char *name, uint64_t value);
+void node_stats_coord_each(const struct coord_stats *cs, node_stats_fn fn, void *arg);
 
 #endif

@@ -11,14 +11,18 @@ killed by pid and its directory removed (atexit), also when a test fails.
 Clients: RespClient (a minimal RESP2 client with exact, typed replies),
 redis_cli() (runs the real redis-cli), NativeClient (the native protocol:
 4-byte big-endian length + a hand-encoded protobuf Envelope, see
-proto/kv.proto), and http_get().
+proto/kv.proto), and http_get(). Cluster helpers: kvctl(), metric(),
+wait_for(), ring_members(), member_state(), paused(), wait_ring_formed().
 
-Environment: KVNODE is the kvnode binary (meson passes it); the default
-is build/node/kvnode under the source root.
+Environment: KVNODE and KVCTL are the kvnode and kvctl binaries (meson
+passes them); the defaults are build/node/kvnode and build/client/kvctl
+under the source root.
 """
 
 import atexit
+import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -405,6 +409,80 @@ class NativeClient:
 
     def closed_by_peer(self, wait_s=5):
         return wait_closed(self.sock, wait_s)
+
+
+# ---- cluster helpers: kvctl, metrics, waiting for the ring ----
+
+KVCTL = os.environ.get("KVCTL") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
+POLL_S = 0.2
+
+
+def kvctl(node, *args, timeout_ms=5000, consistency=None, primary_only=False):
+    """(exit code, stdout, stderr) of kvctl against node's native port, no retries."""
+    opts = ["--host", "127.0.0.1:%d" % node.native_port, "--timeout", str(timeout_ms), "--retries", "0"]
+    if consistency:
+        opts += ["--consistency", str(consistency)]
+    if primary_only:
+        opts.append("--primary-only")
+    r = subprocess.run([KVCTL] + opts + [str(a) for a in args], capture_output=True, timeout=30)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def wait_for(what, pred, limit_s, poll_s=POLL_S, state=None):
+    """Polls pred every poll_s until true; fails after limit_s (with state(),
+    if given, in the message). Returns the seconds it took."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > limit_s:
+            fail("%s: not within %.1f s%s" % (what, limit_s, "; now: %s" % state() if state else ""))
+        time.sleep(poll_s)
+    return time.monotonic() - t0
+
+
+def metric(node, name, labels=""):
+    """Sum of every series of a metric family in node's /metrics whose line
+    contains `labels` (a substring; "" = all series)."""
+    status, body = http_get(node.http_port, "/metrics")
+    expect(status, 200, "/metrics status")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+               if (line.startswith(name + " ") or line.startswith(name + "{")) and labels in line)
+
+
+def ring_members(node):
+    """(ring version, sorted member ids) in node's view, or None if kvctl fails."""
+    rc, out, _ = kvctl(node, "ring", "--json")
+    if rc != 0:
+        return None
+    j = json.loads(out)
+    return (j.get("version"), tuple(sorted(m["id"] for m in j.get("nodes", []))))
+
+
+def member_state(node, of):
+    """The state ("alive", "suspect", "dead", ...) node's view gives member `of`, or None."""
+    rc, out, _ = kvctl(node, "members", "--json")
+    if rc != 0:
+        return None
+    return {m["id"]: m["state"] for m in json.loads(out)["members"]}.get(of)
+
+
+@contextlib.contextmanager
+def paused(node):
+    """node is SIGSTOPped for the with-block (its sockets stay open, it answers
+    nothing) and SIGCONTinued after it, also when the block fails."""
+    os.kill(node.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(node.pid, signal.SIGCONT)
+
+
+def wait_ring_formed(nodes, want, limit_s):
+    """Waits until every node has the same ring, whose members are `want` (sorted ids)."""
+    def formed():
+        rings = [ring_members(n) for n in nodes]
+        return rings[0] is not None and all(r == rings[0] for r in rings) and rings[0][1] == tuple(want)
+    wait_for("one ring of %d members everywhere" % len(nodes), formed, limit_s)
 
 
 def run(tests):

@@ -29,45 +29,16 @@ RINGKV_TEST_LOG_LEVEL sets the nodes' --log-level (default info).
 import json
 import os
 import shutil
-import subprocess
-import time
 
 import harness
-from harness import Node, expect, fail, http_get
+from harness import Node, expect, fail, kvctl, member_state, metric, wait_for, wait_ring_formed
 
-KVCTL = os.environ.get("KVCTL") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
 KEYS = 200
 FORM_LIMIT_S = 30.0      # cluster formed: every node has the full ring
 DEAD_LIMIT_S = 10.0      # a stopped node is dead in the others' view
 CONVERGE_LIMIT_S = 60.0  # anti-entropy refills a replica (exchanges every 2 s)
-POLL_S = 0.2
 SHORT_INTERVAL = ["--aae-interval-ms", "2000"]
 LONG_INTERVAL = ["--aae-interval-ms", str(7 * 24 * 3600 * 1000)]
-
-
-def kvctl(node, *args):
-    """(exit code, stdout, stderr) of kvctl against node's native port, no retries."""
-    opts = ["--host", "127.0.0.1:%d" % node.native_port, "--timeout", "5000", "--retries", "0"]
-    r = subprocess.run([KVCTL] + opts + [str(a) for a in args], capture_output=True, timeout=30)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-
-
-def wait_for(what, pred, limit_s, poll_s=POLL_S):
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > limit_s:
-            fail("%s: not within %.1f s" % (what, limit_s))
-        time.sleep(poll_s)
-    return time.monotonic() - t0
-
-
-def metric(node, name):
-    """Sum of every series of a metric family in node's /metrics."""
-    status, body = http_get(node.http_port, "/metrics")
-    expect(status, 200, "/metrics status")
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 def aae_status(node):
@@ -89,33 +60,13 @@ def local_values(node, key):
     return ("tombstone" if j["tombstone"] else "none"), []
 
 
-def ring_members(node):
-    rc, out, _ = kvctl(node, "ring", "--json")
-    if rc != 0:
-        return None
-    j = json.loads(out)
-    return (j.get("version"), tuple(sorted(m["id"] for m in j.get("nodes", []))))
-
-
-def member_state(node, of):
-    rc, out, _ = kvctl(node, "members", "--json")
-    if rc != 0:
-        return None
-    return {m["id"]: m["state"] for m in json.loads(out)["members"]}.get(of)
-
-
 def start_cluster(nodes, flags):
     seed = "127.0.0.1:%d" % nodes[0].native_port
     for n in nodes:
         n.extra = ["--seeds", seed, "--n-replicas", "3",
                    "--log-level", os.environ.get("RINGKV_TEST_LOG_LEVEL", "info")] + flags
         n.start()
-    want = tuple(n.name for n in nodes)
-
-    def formed():
-        rings = [ring_members(n) for n in nodes]
-        return all(r == rings[0] for r in rings) and rings[0][1] == want
-    wait_for("one ring of %d members everywhere" % len(nodes), formed, FORM_LIMIT_S)
+    wait_ring_formed(nodes, [n.name for n in nodes], FORM_LIMIT_S)
 
 
 def trees_ready(node):

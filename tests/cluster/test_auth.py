@@ -13,8 +13,13 @@ against real kvnode processes (issue #8, security).
   handshake with a log line naming the cluster; --users-file with --seeds
   but without --tls-mutual is a configuration error.
 
-Environment: KVNODE and KVCTL name the binaries under test."""
+- kvbench --user/--password-file (raw protocol and --sdk) runs a short
+  load against the authenticated node; without credentials it is refused;
+  a read user cannot load; the password never appears in its output.
 
+Environment: KVNODE, KVCTL and KVBENCH name the binaries under test."""
+
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +34,8 @@ from harness import (ENV_HELLO, KVNODE, PROTOCOL_VERSION, NativeClient, Node, Re
 
 KVCTL = os.environ.get("KVCTL") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
+KVBENCH = os.environ.get("KVBENCH") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bench", "kvbench")
 MAKE_CERTS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "make-certs.sh")
 
 # name -> (role, password); "default" is the user of the one-argument AUTH.
@@ -146,6 +153,11 @@ def test_native_roles():
     if "v1" not in out:
         fail("reader get: %r" % out)
     expect_ok(as_user("reader", "members"), "reader members (a view)")
+    for view in (["local-get", "k1"], ["aae-status"], ["transfers"], ["stats"]):
+        code, out, err = as_user("reader", *view)
+        if "permission denied" in err:
+            fail("reader %s (a read-only view) refused: %r" % (view[0], err))
+    expect_refused(as_user("reader", "repair"), "needs role admin", "reader repair")
     expect_refused(as_user("writer", "leave"), "needs role admin", "writer ring change")
     expect_refused(as_user("writer", "clear"), "needs role admin", "writer clear")
     code, out, err = as_user("boss", "clear")
@@ -153,6 +165,49 @@ def test_native_roles():
         fail("admin refused: %r" % err)
     env = {"RINGKV_USER": "writer", "RINGKV_PASSWORD": USERS["writer"][1]}
     expect_ok(kvctl("put", "k2", "v2", extra_env=env), "credentials from the environment")
+
+
+def kvbench(*args, user=None, password=None):
+    argv = [KVBENCH, "--host", "127.0.0.1:%d" % NODE.native_port, "--keys", "50", "--ops", "200",
+            "--warmup", "0", "--connections", "2", "--json"]
+    if user:
+        argv += ["--user", user]
+    if password is not None:
+        pwfile = os.path.join(TMP, "bench-pw")
+        with open(pwfile, "w") as f:
+            f.write(password + "\n")
+        argv += ["--password-file", pwfile]
+    r = subprocess.run(argv + list(args), capture_output=True, timeout=120)
+    out, err = r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+    for s in SECRETS:
+        if s in out or s in err:
+            fail("kvbench printed a secret: %r %r" % (out, err))
+    return r.returncode, out, err
+
+
+def kvbench_result(what, *args, **kw):
+    code, out, err = kvbench(*args, **kw)
+    if code != 0:
+        fail("%s: exit %d out=%r err=%r" % (what, code, out, err))
+    return json.loads(out)
+
+
+def test_kvbench_with_credentials():
+    for mode in ([], ["--sdk"]):
+        res = kvbench_result("kvbench %s as writer" % mode, *mode, user="writer", password=USERS["writer"][1])
+        expect(res["total"]["ops"], 200, "kvbench %s ops as writer" % mode)
+        expect(res["total"]["errors"], 0, "kvbench %s errors as writer" % mode)
+    code, out, err = kvbench()
+    if code == 0 or "authentication required" not in err:
+        fail("kvbench without a user: want a refusal, got exit %d err=%r" % (code, err))
+    # A reader's updates are refused one by one (counted as errors), its reads are not.
+    res = kvbench_result("kvbench as reader", user="reader", password=USERS["reader"][1])
+    upd, rd = res["by_op"]["update"], res["by_op"]["read"]
+    if upd["ops"] == 0 or upd["errors"] != upd["ops"] or rd["errors"] != 0:
+        fail("kvbench workload a as reader: want every update refused, no read: %r" % res)
+    res = kvbench_result("kvbench read-only as reader", "--no-load", "--workload", "c",
+                         user="reader", password=USERS["reader"][1])
+    expect(res["total"]["errors"], 0, "kvbench read-only errors as reader")
 
 
 def resp_error(c, *args):
@@ -307,6 +362,7 @@ def test_mtls_cluster_binding():
 if __name__ == "__main__":
     try:
         run([test_start_with_users_file, test_native_unauthenticated_refused, test_native_roles,
+             test_kvbench_with_credentials,
              test_resp_auth, test_redis_cli, test_http_stays_open_and_no_secret_logged,
              test_users_file_in_cluster_needs_mtls, test_mtls_cluster_binding])
     finally:

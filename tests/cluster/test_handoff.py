@@ -20,42 +20,16 @@ Environment: KVNODE and KVCTL name the binaries (meson sets them).
 
 import json
 import os
-import subprocess
 import threading
 import time
 
 import harness
-from harness import Node, expect, fail, http_get, RespClient
+from harness import Node, expect, fail, kvctl, metric, wait_for, RespClient
 
-KVCTL = os.environ.get("KVCTL") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
 FORM_LIMIT_S = 30.0
 TRANSFER_LIMIT_S = 90.0
 DROP_DELAY_MS = 1000
-POLL_S = 0.2
 PARTITIONS = 64
-
-
-def kvctl(node, *args):
-    opts = ["--host", "127.0.0.1:%d" % node.native_port, "--timeout", "5000", "--retries", "0"]
-    r = subprocess.run([KVCTL] + opts + [str(a) for a in args], capture_output=True, timeout=30)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-
-
-def wait_for(what, pred, limit_s, poll_s=POLL_S, state=None):
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > limit_s:
-            fail("%s: not within %.1f s%s" % (what, limit_s, "; now: %s" % state() if state else ""))
-        time.sleep(poll_s)
-    return time.monotonic() - t0
-
-
-def metric(node, name):
-    status, body = http_get(node.http_port, "/metrics")
-    expect(status, 200, "/metrics status")
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 def ring(node):

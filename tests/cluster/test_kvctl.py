@@ -19,7 +19,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (Node, envelope, expect, fail, frame, free_port, pb_decode,  # noqa: E402
+from harness import (Node, envelope, expect, fail, frame, free_port, metric, pb_decode,  # noqa: E402
                      pb_int, run)
 
 KVCTL = os.environ.get("KVCTL") or os.path.join(
@@ -237,6 +237,19 @@ def test_incr_ping_stats():
     doc = json.loads(ok("--json", "stats"))
     if not isinstance(doc.get("native.requests"), int):
         fail("stats --json: native.requests is %r" % doc.get("native.requests"))
+    # The coordinator's counters are the ones /metrics shows (one table, node/stats.c).
+    for stat, series, labels in (("coord.puts", "ringkv_coord_operations_total", 'op="put"'),
+                                 ("coord.read_repairs", "ringkv_coord_read_repairs_total", ""),
+                                 ("coord.indoubt", "ringkv_coord_indoubt_total", ""),
+                                 ("coord.forwarded", "ringkv_coord_forwarded_writes_total", ""),
+                                 ("coord.hints_held", "ringkv_hints_held", ""),
+                                 ("coord.hints_held_bytes", "ringkv_hints_held_bytes", ""),
+                                 ("coord.hints_refused", "ringkv_hints_refused_total", "")):
+        if stat not in doc:
+            fail("stats lack %s: %r" % (stat, sorted(doc)))
+        expect(doc[stat], int(metric(NODE, series, labels)), "%s vs /metrics %s" % (stat, series))
+    if doc["coord.puts"] < 2:
+        fail("coord.puts after several puts: %r" % doc["coord.puts"])
 
 
 def test_unreachable_wrong_cluster_and_stopped_node():

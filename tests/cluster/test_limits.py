@@ -10,14 +10,12 @@ nor grows without bound, and once the replica is back every write works.
 Environment: KVNODE and KVCTL name the binaries under test."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (ENV_PUT, NativeClient, Node, RespClient, RespError, envelope, expect,  # noqa: E402
-                     fail, frame, pb_bytes, pb_int, run)
+                     fail, frame, paused, pb_bytes, pb_int, run, wait_for)
 
 KVCTL = os.environ.get("KVCTL") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
@@ -36,11 +34,7 @@ def put_all(node, key, value):
 
 def wait_writable(node, what):
     """Waits until a write at W=all works (both replicas up and alive in node's view)."""
-    deadline = time.monotonic() + 60
-    while put_all(node, "warm", "up") != 0:
-        if time.monotonic() > deadline:
-            fail("no write at W=all succeeded: " + what)
-        time.sleep(0.5)
+    wait_for("a write at W=all (%s)" % what, lambda: put_all(node, "warm", "up") == 0, 60, poll_s=0.5)
 
 
 def test_start_two_nodes():
@@ -57,8 +51,7 @@ def test_start_two_nodes():
 def test_native_writes_over_the_cap_are_refused_busy():
     a, b = NODES
     wait_writable(a, "before the native test")
-    os.kill(b.pid, signal.SIGSTOP)
-    try:
+    with paused(b):
         c = NativeClient(a.native_port, timeout=30)
         opts = pb_int(1, 3) + pb_int(3, 3000)  # WriteOptions: consistency ALL, timeout 3 s
         data = b""
@@ -75,15 +68,12 @@ def test_native_writes_over_the_cap_are_refused_busy():
         if "--inflight-bytes-max" not in busy[0]["error"]:
             fail("unclear refusal: %r" % busy[0]["error"])
         c.close()
-    finally:
-        os.kill(b.pid, signal.SIGCONT)
 
 
 def test_resp_writes_over_the_cap_are_refused_busy():
     a, b = NODES
     wait_writable(a, "l2 did not come back after the native test")
-    os.kill(b.pid, signal.SIGSTOP)
-    try:
+    with paused(b):
         c = RespClient(a.resp_port, timeout=30)
         c.send_raw(b"".join(c.encode("SET", "rbig%d" % i, "y" * VALUE_BYTES) for i in range(PIPELINED)))
         replies = [c.read_reply() for _ in range(PIPELINED)]
@@ -92,8 +82,6 @@ def test_resp_writes_over_the_cap_are_refused_busy():
             fail("want some (not all) SETs refused with -BUSY, got %r" %
                  [str(r)[:40] for r in replies])
         c.close()
-    finally:
-        os.kill(b.pid, signal.SIGCONT)
 
 
 def test_node_recovers_after_the_replica_returns():

@@ -23,14 +23,10 @@ RINGKV_TEST_LOG_LEVEL sets the nodes' --log-level (default info).
 
 import json
 import os
-import subprocess
-import time
 
 import harness
-from harness import Node, expect, fail, http_get
+from harness import Node, expect, fail, member_state, metric, wait_ring_formed
 
-KVCTL = os.environ.get("KVCTL") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "client", "kvctl")
 FORM_LIMIT_S = 30.0      # cluster formed: every node has the full ring
 DEAD_LIMIT_S = 10.0      # a SIGKILLed node is dead in the others' view
 HINT_LIMIT_S = 30.0      # hints reach a restarted node
@@ -38,14 +34,8 @@ POLL_S = 0.1
 
 
 def kvctl(node, *args, consistency=None, primary_only=False):
-    """(exit code, stdout, stderr) of kvctl against node's native port, no retries."""
-    opts = ["--host", "127.0.0.1:%d" % node.native_port, "--timeout", "3000", "--retries", "0"]
-    if consistency:
-        opts += ["--consistency", str(consistency)]
-    if primary_only:
-        opts.append("--primary-only")
-    r = subprocess.run([KVCTL] + opts + [str(a) for a in args], capture_output=True, timeout=30)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+    """harness.kvctl with a 3 s timeout."""
+    return harness.kvctl(node, *args, timeout_ms=3000, consistency=consistency, primary_only=primary_only)
 
 
 def kv_get(node, key, **kw):
@@ -60,34 +50,8 @@ def kv_get(node, key, **kw):
 
 
 def wait_for(what, pred, limit_s, poll_s=POLL_S):
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > limit_s:
-            fail("%s: not within %.1f s" % (what, limit_s))
-        time.sleep(poll_s)
-
-
-def metric(node, name):
-    """Sum of every series of a metric family in node's /metrics."""
-    status, body = http_get(node.http_port, "/metrics")
-    expect(status, 200, "/metrics status")
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
-
-
-def ring_members(node):
-    rc, out, _ = kvctl(node, "ring", "--json")
-    if rc != 0:
-        return None
-    j = json.loads(out)
-    return (j.get("version"), tuple(sorted(m["id"] for m in j.get("nodes", []))))
-
-
-def member_state(node, of):
-    rc, out, _ = kvctl(node, "members", "--json")
-    if rc != 0:
-        return None
-    return {m["id"]: m["state"] for m in json.loads(out)["members"]}.get(of)
+    """harness.wait_for polling every 0.1 s."""
+    return harness.wait_for(what, pred, limit_s, poll_s)
 
 
 def start_cluster(count, extra=()):
@@ -103,12 +67,7 @@ def start_cluster(count, extra=()):
         n.extra = ["--seeds", seed, "--n-replicas", "3", "--aae", "off",
                    "--log-level", os.environ.get("RINGKV_TEST_LOG_LEVEL", "info")] + list(extra)
         n.start()
-    want = tuple("n%d" % i for i in range(1, count + 1))
-
-    def formed():
-        rings = [ring_members(n) for n in nodes]
-        return all(r == rings[0] for r in rings) and rings[0][1] == want
-    wait_for("one ring of %d members everywhere" % count, formed, FORM_LIMIT_S)
+    wait_ring_formed(nodes, ["n%d" % i for i in range(1, count + 1)], FORM_LIMIT_S)
     return nodes
 
 

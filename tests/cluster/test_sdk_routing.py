@@ -20,10 +20,9 @@ Environment: KVNODE, KVCTL and KVBENCH name the binaries (meson sets them).
 import json
 import os
 import subprocess
-import time
 
 import harness
-from harness import Node, expect, fail, http_get
+from harness import Node, expect, fail, metric
 
 KVCTL = os.environ.get("KVCTL", "kvctl")
 KVBENCH = os.environ.get("KVBENCH", "kvbench")
@@ -31,17 +30,6 @@ FORM_LIMIT_S = 30.0
 DEAD_LIMIT_S = 10.0
 KEYS = 2000
 OPS = 4000
-
-
-def metric(node, name, labels=""):
-    """Sum of the series of a metric family in node's /metrics (labels: a substring to match)."""
-    status, body = http_get(node.http_port, "/metrics")
-    expect(status, 200, "/metrics status")
-    total = 0.0
-    for line in body.splitlines():
-        if (line.startswith(name + " ") or line.startswith(name + "{")) and labels in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def forwarded(nodes):
@@ -59,11 +47,7 @@ def kvctl_json(node, *args):
 
 
 def wait_for(what, pred, limit_s):
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > limit_s:
-            fail("%s: not within %.1f s" % (what, limit_s))
-        time.sleep(0.1)
+    harness.wait_for(what, pred, limit_s, poll_s=0.1)
 
 
 def kvbench(node, routing, workload, load):

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "coordinator/aae.h"
@@ -90,11 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!fz.aae)
         setup();
     /* An exact-size copy, so any overread is a heap-buffer-overflow. */
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
     struct aae_msg m;
     aae_msg_init(&m);
     struct kv_buf b = { 0 };

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "common/buf.h"
 #include "storage/version_edit.h"
 
@@ -16,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
-    if (copy == NULL)
+    char *copy = fuzz_input_copy(data, size);
+    if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
     struct version_edit e, again;
     version_edit_init(&e);
     version_edit_init(&again);

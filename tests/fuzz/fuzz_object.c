@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "common/buf.h"
 #include "coordinator/dvv.h"
 #include "coordinator/object.h"
@@ -78,11 +79,9 @@ static void check_clock(struct kv_slice in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* An exact-size copy, so any overread is a heap-buffer-overflow. */
-    char *copy = malloc(size ? size : 1);
+    char *copy = fuzz_input_copy(data, size);
     if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
     struct kv_slice in = kv_slice_make(copy, size);
     check_object(in);
     check_clock(in);

@@ -10,17 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "node/auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *copy = malloc(size ? size : 1);
-    if (copy == NULL)
+    char *copy = fuzz_input_copy(data, size);
+    if (!copy)
         return 0;
-    if (size)
-        memcpy(copy, data, size);
     struct auth_users *u = NULL;
     char why[160] = "";
     int rc = auth_users_parse(copy, size, &u, why, sizeof why);

@@ -9,27 +9,12 @@ partition 0, the one the fuzz responder holds; an empty user key; a push
 carrying a real stored object so the responder's merge path runs).
 Run from anywhere: python3 tests/fuzz/make_aae_corpus.py
 """
-import os
 import struct
+
+from corpus_wire import varint, vbytes as bts, write_seeds
 
 VERSION = 1
 HASHES_REQ, HASHES_REPLY, KEYS_REQ, KEYS_REPLY, FETCH_REQ, FETCH_REPLY, PUSH_REQ, PUSH_REPLY = range(1, 9)
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def bts(b):
-    return varint(len(b)) + b
 
 
 def header(mtype, xid=0x2A, seq=1, partition=0, status=0):
@@ -65,11 +50,7 @@ SEEDS = {
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "aae")
-    os.makedirs(out, exist_ok=True)
-    for name, data in SEEDS.items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
+    out = write_seeds("aae", SEEDS)
     print(f"wrote {len(SEEDS)} seeds to {out}")
 
 

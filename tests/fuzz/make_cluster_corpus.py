@@ -11,34 +11,9 @@ Run from anywhere: python3 tests/fuzz/make_cluster_corpus.py
 """
 import os
 
+from corpus_wire import field_bytes as f_bytes, field_varint as f_int, write_seeds, zigzag
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "corpus", "cluster")
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def zigzag(v):
-    return (v << 1) ^ (v >> 63)
-
-
-def f_int(field, v):
-    return varint(field << 3) + varint(v)
-
-
-def f_bytes(field, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return varint(field << 3 | 2) + varint(len(data)) + data
 
 
 def seed(name):
@@ -72,14 +47,13 @@ def main():
         "handoff_batch_reply": (81, f_int(1, 48) + f_int(2, 0)),
         "handoff_done": (82, f_int(1, 3) + f_int(2, 3) + f_bytes(3, "n2")),
     }
-    os.makedirs(OUT, exist_ok=True)
+    seeds = {}
     for name, (field, body) in bodies.items():
         cm = f_bytes(field, body)
-        with open(os.path.join(OUT, "env_" + name), "wb") as f:
-            f.write(b"\x00" + f_int(1, 9) + f_bytes(100, cm))
-        with open(os.path.join(OUT, "bare_" + name), "wb") as f:
-            f.write(b"\x01" + cm)
-    print("make_cluster_corpus: %d seeds in %s" % (2 * len(bodies), OUT))
+        seeds["env_" + name] = b"\x00" + f_int(1, 9) + f_bytes(100, cm)
+        seeds["bare_" + name] = b"\x01" + cm
+    out = write_seeds("cluster", seeds)
+    print("make_cluster_corpus: %d seeds in %s" % (len(seeds), out))
 
 
 if __name__ == "__main__":

@@ -7,28 +7,9 @@ byte choosing the feed piece size (1 + b), then a byte stream of frames
 proto/cluster.proto field numbers, independently of protoc-c.
 Run from anywhere: python3 tests/fuzz/make_frame_corpus.py
 """
-import os
 import struct
 
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_varint(num, v):
-    return varint(num << 3) + varint(v)
-
-
-def field_bytes(num, data):
-    return varint((num << 3) | 2) + varint(len(data)) + data
+from corpus_wire import field_bytes, field_varint, write_seeds
 
 
 def frame(body):
@@ -63,11 +44,7 @@ SEEDS = {
 
 
 def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "frame")
-    os.makedirs(out, exist_ok=True)
-    for name, data in SEEDS.items():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
+    out = write_seeds("frame", SEEDS)
     print("wrote %d seeds to %s" % (len(SEEDS), out))
 
 

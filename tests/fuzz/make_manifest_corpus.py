@@ -7,27 +7,9 @@ little-endian trailer seq << 8 | type): the counters alone, a flush
 (new file), a compaction (files deleted and added, a compaction pointer),
 and an empty edit. Run from anywhere: python3 tests/fuzz/make_manifest_corpus.py
 """
-import os
 import struct
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(HERE, "corpus", "manifest")
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def vstr(b):
-    return varint(len(b)) + b
+from corpus_wire import varint, vbytes as vstr, write_seeds
 
 
 def ikey(user, seq, kind=1):
@@ -50,11 +32,8 @@ def main():
                        + new_file(1, 15, 8192, ikey(b"n", 20), ikey(b"z", 900))
                        + varint(4) + varint(1) + vstr(ikey(b"m", 500)) + counters),
     }
-    os.makedirs(OUT, exist_ok=True)
-    for name, data in seeds.items():
-        with open(os.path.join(OUT, name), "wb") as f:
-            f.write(data)
-    print("make_manifest_corpus: %d seeds in %s" % (len(seeds), OUT))
+    out = write_seeds("manifest", seeds)
+    print("make_manifest_corpus: %d seeds in %s" % (len(seeds), out))
 
 
 if __name__ == "__main__":

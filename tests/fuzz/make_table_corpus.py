@@ -8,9 +8,10 @@ for the same entries and options, and fuzz_table reads every clean seed back.
 Run from anywhere: python3 tests/fuzz/make_table_corpus.py
 With --example it prints the worked example of FORMAT.md instead.
 """
-import os
 import struct
 import sys
+
+from corpus_wire import crc32c, crc32c_mask as mask, write_seeds
 
 M64 = (1 << 64) - 1
 P1, P2, P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
@@ -56,30 +57,6 @@ def xxh64(data, seed=0):
     h ^= h >> 29
     h = (h * P3) & M64
     return h ^ (h >> 32)
-
-
-def _crc_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def mask(crc):
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 assert xxh64(b"abc") == 0x44BC2CF5AD770999
@@ -231,9 +208,6 @@ def main():
         for off in range(0, len(t), 16):
             print("%04x  %s" % (off, " ".join("%02x" % b for b in t[off:off + 16])))
         return
-    here = os.path.dirname(os.path.abspath(__file__))
-    out_dir = os.path.join(here, "corpus", "table")
-    os.makedirs(out_dir, exist_ok=True)
     many = []
     for i in range(40):
         user = b"key%04d" % (i * 3)
@@ -255,9 +229,7 @@ def main():
     corrupt = bytearray(example())
     corrupt[3] ^= 0x20  # inside the first data block: its CRC no longer matches
     seeds["corrupt_block"] = bytes(corrupt)
-    for name, data in seeds.items():
-        with open(os.path.join(out_dir, name + ".sst"), "wb") as f:
-            f.write(data)
+    write_seeds("table", seeds, ".sst")
 
 
 if __name__ == "__main__":

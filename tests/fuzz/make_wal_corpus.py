@@ -5,36 +5,13 @@ An independent encoder of the WAL format (storage/FORMAT.md), so the seeds
 also cross-check the C writer: fuzz_wal must read every "clean" seed back
 with no dropped bytes. Run from anywhere: python3 tests/fuzz/make_wal_corpus.py
 """
-import os
 import struct
+
+from corpus_wire import crc32c, crc32c_mask as mask, write_seeds
 
 BLOCK = 32768
 HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
-
-
-def _crc_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-TABLE = _crc_table()
-
-
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def mask(crc):
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def encode(records, start=0):
@@ -63,9 +40,6 @@ def encode(records, start=0):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    out_dir = os.path.join(here, "corpus", "wal")
-    os.makedirs(out_dir, exist_ok=True)
     small = [b"hello", b"", b"x" * 100, bytes(range(256))]
     seeds = {
         "empty": b"",
@@ -78,9 +52,7 @@ def main():
     corrupt = bytearray(encode(small))
     corrupt[HEADER + 5 + HEADER + 2] ^= 0x10  # a CRC byte of the third record
     seeds["corrupt_middle"] = bytes(corrupt)
-    for name, data in seeds.items():
-        with open(os.path.join(out_dir, name + ".wal"), "wb") as f:
-            f.write(data)
+    write_seeds("wal", seeds, ".wal")
 
 
 if __name__ == "__main__":

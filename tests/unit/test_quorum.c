@@ -309,6 +309,7 @@ static struct {
     struct coord_net_ops net[NODES];
     struct coord_cluster_ops cops[NODES];
     uint32_t idx[NODES];
+    uint64_t hints_bytes_max[NODES]; /* 0: the default */
 } h;
 
 static uint64_t h_ms(const struct kv_clock *c) { return h.now; }
@@ -349,6 +350,8 @@ static void h_open(uint32_t i)
     cc.net = &h.net[i];
     cc.cluster = &h.cops[i];
     cc.rand_seed = 100 + i + h.now; /* another seed after a restart */
+    if (h.hints_bytes_max[i])
+        cc.hints_bytes_max = h.hints_bytes_max[i];
     ck_assert_int_eq(coord_new(&cc, &h.coord[i]), KV_OK);
 }
 
@@ -644,6 +647,102 @@ START_TEST(a_duplicated_forward_is_applied_once)
 }
 END_TEST
 
+/* A key (not `other`) whose preference list starts first, second. */
+static const char *key_with_pref(uint32_t first, uint32_t second, const char *other)
+{
+    static char key[16];
+    for (int i = 0;; i++) {
+        snprintf(key, sizeof key, "hk%d", i);
+        uint32_t p = ring_partition_of_key(key, strlen(key), 16), pref[2];
+        (void)ring_preference_list(h.ring, p, pref, 2);
+        if (node_of(ring_member_id(h.ring, pref[0])) == first && node_of(ring_member_id(h.ring, pref[1])) == second &&
+            (!other || strcmp(key, other) != 0))
+            return key;
+    }
+}
+
+/* Delivers every queued message, replies included, until none is left. */
+static void h_drain(void)
+{
+    while (h.nq)
+        h_deliver(0);
+}
+
+static struct coord_stats h_stats(uint32_t i)
+{
+    struct coord_stats st;
+    coord_get_stats(h.coord[i], &st);
+    return st;
+}
+
+START_TEST(hint_store_refuses_past_its_byte_cap_and_delivery_frees_it)
+{
+    /* N = 2 of three nodes: n0 coordinates keys of (n0, n1); n1 is down
+     * for n0, so n2 stands in as the fallback and keeps hints for n1. */
+    h_setup(2);
+    h.alive[0][1] = false;
+    char k1[16], k2[16];
+    snprintf(k1, sizeof k1, "%s", key_with_pref(0, 1, NULL));
+    snprintf(k2, sizeof k2, "%s", key_with_pref(0, 1, k1));
+    struct coord_options w2 = { COORD_CONSISTENCY_ALL, 0, 1000, false };
+    struct put_got g = { 0 };
+    h_put(0, k1, &w2, &g);
+    h_drain();
+    ck_assert_int_eq(g.status, KV_OK);
+    struct coord_stats st = h_stats(2);
+    ck_assert_uint_eq(st.hints_pending, 1);
+    ck_assert_uint_gt(st.hints_bytes, 0);
+    uint64_t one_hint = st.hints_bytes;
+
+    /* Restart n2 with a cap of exactly what it holds: the start-up scan counts it. */
+    coord_free(h.coord[2]);
+    h.hints_bytes_max[2] = one_hint;
+    h_open(2);
+    st = h_stats(2);
+    ck_assert_uint_eq(st.hints_bytes, one_hint);
+    ck_assert_uint_eq(st.hints_pending, 1);
+
+    /* A second hint would pass the cap: n2 refuses it, n0 cannot reach W = 2. */
+    g = (struct put_got){ 0 };
+    h_put(0, k2, &w2, &g);
+    h_drain();
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_int_eq(g.status, KV_EINDOUBT); /* stored on n0 only: in doubt, never success */
+    st = h_stats(2);
+    ck_assert_uint_eq(st.hints_refused, 1);
+    ck_assert_uint_eq(st.hints_pending, 1);
+    ck_assert_uint_eq(st.hints_bytes, one_hint);
+    /* With W = 1 the same write succeeds on n0 alone. */
+    struct coord_options w1 = { COORD_CONSISTENCY_ONE, 0, 1000, false };
+    g = (struct put_got){ 0 };
+    h_put(0, k2, &w1, &g);
+    h_drain();
+    ck_assert_int_eq(g.status, KV_OK);
+    ck_assert_uint_eq(h_stats(2).hints_refused, 2);
+
+    /* n1 comes back for n2: the hint is delivered, deleted, its bytes freed. */
+    coord_peer_up(h.coord[2], "n1", h.now);
+    coord_tick(h.coord[2], h.now);
+    ck_assert_int_ge(h_find(COORD_MSG_HINT, 2), 0);
+    h_drain();
+    st = h_stats(2);
+    ck_assert_uint_eq(st.hints_delivered, 1);
+    ck_assert_uint_eq(st.hints_pending, 0);
+    ck_assert_uint_eq(st.hints_bytes, 0);
+
+    /* The freed budget takes the next hint. */
+    g = (struct put_got){ 0 };
+    h_put(0, k2, &w2, &g);
+    h_drain();
+    ck_assert_int_eq(g.status, KV_OK);
+    st = h_stats(2);
+    ck_assert_uint_eq(st.hints_pending, 1);
+    ck_assert_uint_le(st.hints_bytes, one_hint + 64);
+    ck_assert_uint_gt(st.hints_bytes, 0);
+    h_teardown();
+}
+END_TEST
+
 START_TEST(standalone_coordinator_refuses_messages)
 {
     struct env *env;
@@ -698,6 +797,7 @@ int main(void)
     tcase_add_test(steps, a_non_replica_forwards_and_relays_the_primary_answer);
     tcase_add_test(steps, a_duplicated_forward_is_applied_once);
     tcase_add_test(steps, standalone_coordinator_refuses_messages);
+    tcase_add_test(steps, hint_store_refuses_past_its_byte_cap_and_delivery_frees_it);
     suite_add_tcase(s, steps);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

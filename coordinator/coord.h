@@ -434,6 +434,8 @@ struct coord_stats {
     uint64_t read_timeouts;     /* reads answered KV_ETIMEDOUT */
     uint64_t forwarded;         /* writes sent to a primary to coordinate */
     uint64_t forwards_served;   /* writes coordinated here for another node */
+    uint64_t forward_retries;   /* forwards sent on to another primary after an attempt
+                                 * got no answer in time (coord_write.c) */
     uint64_t read_repairs;      /* stale replicas sent the merged object after a read */
     uint64_t replica_gets;      /* replica reads served for coordinators */
     uint64_t replica_puts;      /* replica writes merged here (hint deliveries included) */

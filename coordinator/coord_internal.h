@@ -43,6 +43,12 @@
  * forwarder's own deadline: 3/4. */
 #define COORD_FORWARD_TIMEOUT_NUM 3u
 #define COORD_FORWARD_TIMEOUT_DEN 4u
+/* A forward that may be repeated (coord_write.c, "Forward attempts")
+ * waits for one primary at most this long, and at most a
+ * COORD_FORWARD_ATTEMPT_DIV-th of the time left, before it goes to the
+ * next live primary: 500 ms, a third. */
+#define COORD_FORWARD_ATTEMPT_MS 500u
+#define COORD_FORWARD_ATTEMPT_DIV 3u
 /* Hint keys looked at per tick, so a tick stays short with many hints. */
 #define COORD_HINT_SCAN_KEYS_MAX 256u
 /* Period of hint scans while hints are pending but none could go. */
@@ -132,11 +138,22 @@ struct coord_req {
     bool purge_track;           /* WRITE of a tombstone: after the answer, wait for every
                                  * primary's ack, then send PURGE_MARK (coord_purge.c) */
     uint64_t purge_dot_counter; /* the tombstone's dot is (c->actor, this) */
+    /* FORWARD: the client's deadline (deadline_ms is the attempt's), and
+     * what a retry on another primary resends (key, ctx, fwd_value hold the bytes). */
+    uint64_t fwd_end_ms;
+    bool fwd_held;              /* key, ctx, fwd_value and the fields below hold the write */
+    bool fwd_retry;             /* held, and repeating it on another primary is harmless */
+    bool fwd_refused;           /* the last attempt's send was refused: nothing left */
+    uint64_t fwd_ttl_ms;
+    enum coord_condition fwd_condition;
+    int64_t fwd_arg;
+    struct coord_options fwd_opts;
     uint32_t ntargets;
     /* kept across reuse */
     struct kv_buf key;
     struct kv_buf ctx;
     struct kv_buf hint_key;     /* HINT: the hint's engine key */
+    struct kv_buf fwd_value;    /* FORWARD: the PUT value, for a retry */
     struct coord_target t[QUORUM_TARGETS_MAX];
 };
 #define COORD_REQ_RESET_BYTES offsetof(struct coord_req, key)

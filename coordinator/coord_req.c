@@ -42,7 +42,7 @@ int coord_reqs_init(struct coord *c, uint32_t requests_max)
 
 static void req_trim(struct coord_req *r)
 {
-    struct kv_buf *bufs[] = { &r->key, &r->ctx, &r->hint_key };
+    struct kv_buf *bufs[] = { &r->key, &r->ctx, &r->hint_key, &r->fwd_value };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]->cap > COORD_REQ_KEEP_BYTES)
             kv_buf_free(bufs[i]);
@@ -60,6 +60,7 @@ void coord_reqs_free(struct coord *c)
         kv_buf_free(&r->key);
         kv_buf_free(&r->ctx);
         kv_buf_free(&r->hint_key);
+        kv_buf_free(&r->fwd_value);
         for (uint32_t k = 0; k < QUORUM_TARGETS_MAX; k++)
             kv_buf_free(&r->t[k].obj);
         free(r);
@@ -114,6 +115,7 @@ void coord_req_release(struct coord *c, struct coord_req *r)
     kv_buf_reset(&r->key);
     kv_buf_reset(&r->ctx);
     kv_buf_reset(&r->hint_key);
+    kv_buf_reset(&r->fwd_value);
     for (uint32_t i = 0; i < r->ntargets; i++)
         kv_buf_reset(&r->t[i].obj);
     memset(r, 0, COORD_REQ_RESET_BYTES); /* id 0, kind REQ_FREE */

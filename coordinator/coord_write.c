@@ -14,8 +14,27 @@
  *    in for) and answers after W acknowledgements, its own included;
  *  - otherwise it forwards the whole write (FORWARD) to the first live
  *    primary, which coordinates it as above and sends back the outcome.
- *    A forward is never retried elsewhere: if the primary applied it, a
- *    second coordinator would apply it again (an INCR twice).
+ *
+ * Forward attempts. Until failure detection marks a dead or paused
+ * primary down (seconds), "first live primary" may be a node that will
+ * never answer in time. A forward that may be repeated waits for one
+ * primary at most min(COORD_FORWARD_ATTEMPT_MS, a COORD_FORWARD_ATTEMPT_DIV
+ * -th of the time left), then goes under the same request id to the next
+ * live primary not tried yet, with the time left. The primaries tried
+ * before are no longer pending: their late answers are ignored (one
+ * answer per request). With no untried live primary left, the last
+ * attempt waits until the client's deadline.
+ * What may be repeated: the first attempt may still be applied much later
+ * (a paused primary resumes and reads its socket), after writes that were
+ * acknowledged in between. Only a PUT or DELETE with a non-empty context
+ * stays harmless then: it supersedes only what its context covers, which
+ * is older than the write, so a late copy is at worst one more sibling
+ * (or tombstone) beside newer values. A blind PUT or DELETE would
+ * supersede everything the late primary holds by then (acknowledged writes
+ * lost), EXPIRE/PERSIST would set the expiry of newer values, INCR would
+ * count twice, IF_ABSENT/IF_EXISTS would be evaluated on a state holding
+ * the first attempt: those make one attempt - unless its send was refused
+ * (nothing left this node), which any write may retry.
  * Writing to a non-replica "proxy" with a fresh actor per write would
  * avoid the hop but grow every key's clock by one entry per such write.
  *
@@ -27,8 +46,9 @@
  *  - otherwise the write exists on this node at least: if W acks do not
  *    arrive before the deadline, or too many targets fail for W to be
  *    reachable, the answer is KV_EINDOUBT;
- *  - a forward without an answer by its deadline: KV_EINDOUBT (the
- *    primary may have applied it); the primary's own answer is relayed.
+ *  - a forward without an answer by its deadline: KV_EINDOUBT (a
+ *    primary tried may have applied it); the answer of the primary tried
+ *    last is relayed.
  * A write that met W answers at once; the acks still out are ignored -
  * except for a delete whose targets are all N primaries (with tombstone
  * purge on): its request stays until every ack is in, then sends the purge
@@ -114,6 +134,60 @@ static void progress(struct coord *c, struct coord_req *r)
     }
 }
 
+/* Whether w may be applied by a second primary while the first attempt
+ * may still be applied late (see "Forward attempts"). */
+static bool forward_repeatable(const struct coord_write *w)
+{
+    bool put = w->op == COORD_OP_PUT && w->condition == COORD_PUT_ALWAYS;
+    return (put || w->op == COORD_OP_DELETE) && w->context.len > 0;
+}
+
+static void set_deadline(struct coord *c, struct coord_req *r, uint64_t at)
+{
+    r->deadline_ms = at;
+    if (at < c->next_deadline_ms)
+        c->next_deadline_ms = at;
+}
+
+/* Sends r's write to its last target, the attempt's deadline set (see
+ * "Forward attempts"). w: the write as the caller gave it (first attempt),
+ * or NULL to rebuild it from what r holds. */
+static void forward_send(struct coord *c, struct coord_req *r, const struct coord_write *w)
+{
+    uint64_t left = r->fwd_end_ms > c->now_ms ? r->fwd_end_ms - c->now_ms : 1;
+    uint64_t attempt = left;
+    if (r->fwd_retry) { /* a refused send is retried at once whatever the write (fwd_held) */
+        uint64_t share = left / COORD_FORWARD_ATTEMPT_DIV;
+        attempt = share < COORD_FORWARD_ATTEMPT_MS ? share : COORD_FORWARD_ATTEMPT_MS;
+        attempt = attempt ? attempt : 1;
+    }
+    struct coord_write held = { r->op, kv_slice_make(r->key.data, r->key.len),
+                                kv_slice_make(r->fwd_value.data, r->fwd_value.len),
+                                kv_slice_make(r->ctx.data, r->ctx.len), r->fwd_ttl_ms, r->fwd_condition, r->fwd_arg };
+    if (!w)
+        w = &held;
+    struct coord_msg m = { .type = COORD_MSG_FORWARD, .req_id = r->id, .op = w->op, .key = w->key,
+                           .value = w->value, .context = w->context, .ttl_ms = w->ttl_ms,
+                           .condition = w->condition, .arg = w->arg, .options = r->fwd_opts };
+    uint32_t t = (uint32_t)(left * COORD_FORWARD_TIMEOUT_NUM / COORD_FORWARD_TIMEOUT_DEN);
+    m.options.timeout_ms = t ? t : 1;
+    set_deadline(c, r, c->now_ms + attempt);
+    r->fwd_refused = c->net.send(c->net.ctx, r->t[r->ntargets - 1].node, &m) != 0;
+    if (r->fwd_refused && r->fwd_held)
+        set_deadline(c, r, c->now_ms); /* nothing sent: the next tick tries the next primary */
+}
+
+/* Keeps what a retry resends; false (no retry then) without memory. */
+static bool forward_hold(struct coord_req *r, const struct coord_write *w)
+{
+    r->fwd_ttl_ms = w->ttl_ms;
+    r->fwd_condition = w->condition;
+    r->fwd_arg = w->arg;
+    return kv_buf_set(&r->key, w->key.data, w->key.len) == KV_OK &&
+           kv_buf_set(&r->ctx, w->context.data, w->context.len) == KV_OK &&
+           kv_buf_set(&r->fwd_value, w->value.data, w->value.len) == KV_OK;
+}
+
 /* Forwards w to the first live primary; its answer is relayed to the caller. */
 static void forward(struct coord *c, const struct coord_write *w, const struct coord_options *o,
                     const struct coord_route *rt, union coord_cb cb, void *arg)
@@ -131,18 +205,55 @@ static void forward(struct coord *c, const struct coord_write *w, const struct c
     r->op = w->op;
     r->cb = cb;
     r->arg = arg;
+    r->fwd_end_ms = r->deadline_ms;
+    if (o)
+        r->fwd_opts = *o;
+    r->fwd_held = forward_hold(r, w);
+    r->fwd_retry = r->fwd_held && forward_repeatable(w);
     r->ntargets = 1;
     coord_req_target_init(r, 0, kv_slice_str(coord_route_node(rt, rt->plan.first_live_primary)));
     r->tally = (struct quorum_tally){ 1, 1, 0, 0 };
-    struct coord_msg m = { .type = COORD_MSG_FORWARD, .req_id = r->id, .op = w->op, .key = w->key,
-                           .value = w->value, .context = w->context, .ttl_ms = w->ttl_ms,
-                           .condition = w->condition, .arg = w->arg };
-    if (o)
-        m.options = *o;
-    uint32_t t = (uint32_t)((uint64_t)timeout * COORD_FORWARD_TIMEOUT_NUM / COORD_FORWARD_TIMEOUT_DEN);
-    m.options.timeout_ms = t ? t : 1;
     c->stats.forwarded++;
-    coord_send(c, r->t[0].node, &m);
+    forward_send(c, r, w);
+}
+
+/* The next live primary of r's key not tried yet, or NULL. */
+static const char *forward_next_primary(struct coord *c, struct coord_req *r, struct coord_route *rt)
+{
+    if (r->ntargets >= QUORUM_TARGETS_MAX ||
+        coord_route(c, kv_slice_make(r->key.data, r->key.len), r->fwd_opts.primary_only, rt) != KV_OK)
+        return NULL;
+    for (uint32_t i = 0; i < rt->primaries; i++) {
+        const char *id = coord_route_node(rt, i);
+        bool tried = false;
+        for (uint32_t k = 0; k < r->ntargets && !tried; k++)
+            tried = strcmp(r->t[k].node, id) == 0;
+        if (i != rt->self && !tried && c->cops.alive(c->cops.ctx, id))
+            return id;
+    }
+    return NULL;
+}
+
+/* An attempt of forward r got no answer in time: true if r goes on (to
+ * the next primary, or waiting for the last one until the client's
+ * deadline), false if the client's deadline has come. */
+static bool forward_attempt_expired(struct coord *c, struct coord_req *r)
+{
+    if (c->now_ms >= r->fwd_end_ms)
+        return false;
+    struct coord_route rt;
+    bool may = r->fwd_retry || (r->fwd_refused && r->fwd_held);
+    const char *next = may ? forward_next_primary(c, r, &rt) : NULL;
+    if (!next) {
+        set_deadline(c, r, r->fwd_end_ms);
+        return true;
+    }
+    r->t[r->ntargets - 1].state = TARGET_FAILED; /* its late answer is ignored */
+    coord_req_target_init(r, r->ntargets, kv_slice_str(next));
+    r->ntargets++;
+    c->stats.forward_retries++;
+    forward_send(c, r, NULL);
+    return true;
 }
 
 static int write_begin(struct coord *c, const struct coord_write *w, const struct coord_options *o,
@@ -270,6 +381,8 @@ void coord_forward_reply(struct coord *c, struct coord_req *r, const char *from,
 void coord_write_deadline(struct coord *c, struct coord_req *r)
 {
     /* A write here is stored locally; a forward may have been applied by the primary. */
+    if (r->kind == REQ_FORWARD && forward_attempt_expired(c, r))
+        return;
     if (r->answered) { /* a tombstone that missed some acks: no purge mark */
         coord_req_release(c, r);
         return;

@@ -91,10 +91,17 @@ int object_decode(struct kv_slice in, struct object *out)
         return KV_ECORRUPT;
     int rc = dvv_decode(kv_slice_make(in.data + 1, in.len - 1), &out->clock);
     struct object_sibling s;
+    bool stamped = false;
     for (uint32_t i = 0; rc == KV_OK && i < out->clock.nvalues; i++)
-        rc = record_check(out->clock.values[i], &s);
+        if ((rc = record_check(out->clock.values[i], &s)) == KV_OK)
+            stamped |= (s.flags & OBJECT_FLAG_STAMPED) != 0;
     for (uint32_t i = 0; rc == KV_OK && i < out->clock.nanon; i++)
-        rc = record_check(out->clock.anon[i], &s);
+        if ((rc = record_check(out->clock.anon[i], &s)) == KV_OK)
+            stamped |= (s.flags & OBJECT_FLAG_STAMPED) != 0;
+    /* Every write and merge resolves a last-writer-wins object to one
+     * value, so one with a stamped value among others was never stored. */
+    if (rc == KV_OK && stamped && out->clock.nvalues + out->clock.nanon > 1)
+        rc = KV_ECORRUPT;
     return rc;
 }
 
@@ -226,6 +233,7 @@ bool object_is_expired(const struct object *o, uint64_t now_ms)
 struct expiry_scan {
     uint64_t now_ms;
     uint32_t n;
+    bool stamped; /* a last-writer-wins value was seen */
 };
 
 static int expiry_visit(void *arg, struct kv_slice rec, bool anonymous)
@@ -237,18 +245,20 @@ static int expiry_visit(void *arg, struct kv_slice rec, bool anonymous)
         return rc;
     if ((s.flags & OBJECT_FLAG_TOMBSTONE) || !object_sibling_expired(&s, x->now_ms))
         return SCAN_ALIVE;
+    x->stamped |= (s.flags & OBJECT_FLAG_STAMPED) != 0;
     x->n++;
     return KV_OK;
 }
 
 bool object_encoded_is_expired(struct kv_slice in, uint64_t now_ms)
 {
-    struct expiry_scan x = { now_ms, 0 };
+    struct expiry_scan x = { now_ms, 0, false };
     struct dvv_visitor v = { NULL, expiry_visit, &x };
     if (in.len < 1 || (unsigned char)in.data[0] != OBJECT_FORMAT_V1)
         return false;
     /* Same checks as object_decode, so nothing undecodable is ever dropped. */
-    return dvv_scan(kv_slice_make(in.data + 1, in.len - 1), &v) == KV_OK && x.n > 0;
+    return dvv_scan(kv_slice_make(in.data + 1, in.len - 1), &v) == KV_OK && x.n > 0 &&
+           !(x.stamped && x.n > 1); /* object_decode refuses that */
 }
 
 int object_record_append(struct kv_buf *out, uint8_t flags, uint64_t expires_at_ms,

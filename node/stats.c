@@ -125,6 +125,8 @@ static const struct coord_def g_coord_defs[] = {
       C(forwarded), false },
     { "forwards_served", "ringkv_coord_forwards_served_total", "",
       "Writes another node forwarded here to coordinate.", C(forwards_served), false },
+    { "forward_retries", "ringkv_coord_forward_retries_total", "",
+      "Forwarded writes sent on to another primary after the first got no answer in time.", C(forward_retries), false },
     { "read_repairs", "ringkv_coord_read_repairs_total", "", "Stale replicas sent the merged object after a read.",
       C(read_repairs), false },
     { "replica_gets", "ringkv_coord_replica_gets_total", "", "Replica reads served for coordinators.",

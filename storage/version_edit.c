@@ -253,6 +253,8 @@ static const char *decode_field(uint32_t tag, const char *p, const char *end, st
 
 int version_edit_decode(struct kv_slice in, struct version_edit *e)
 {
+    if (in.len == 0)
+        return KV_OK; /* an empty edit (and no arithmetic on a NULL data pointer) */
     const char *p = in.data, *end = in.data + in.len;
     int rc = KV_OK;
     while (p < end) {

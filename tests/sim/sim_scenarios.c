@@ -407,6 +407,52 @@ void timeout_scenario(struct world *w)
     sq_views_sync(w->c);
 }
 
+/* ---- forward attempts ---- */
+
+/* The key's first primary stops answering (crashed, or cut off both ways
+ * like a paused process) while every view still says it is up (the
+ * failure detector has not noticed yet). Writes with a context through
+ * the two non-primaries go on to the second primary and succeed; a blind
+ * write is not repeated and stays in doubt. */
+void forward_retry_scenario(struct world *w)
+{
+    sim_test_current_seed = w->seed;
+    uint32_t pref[SQ_NODES_MAX], k = (uint32_t)kv_rand_below(sim_rand(w->sim), WORLD_KEYS_MAX);
+    prefs(w, k, pref);
+    struct op *prev = run_op(w, OP_PUT, k, pref[1], &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(prev->status == KV_OK, "first write: %s", kv_status_str(prev->status));
+    sq_views_freeze(w->c, true);
+    bool crash = kv_rand_below(sim_rand(w->sim), 2) == 0;
+    if (crash) {
+        sq_crash(w->c, pref[0]);
+    } else {
+        for (uint32_t i = 0; i < sq_nodes(w->c); i++) {
+            if (i != pref[0]) {
+                sq_cut(w->c, i, pref[0]);
+                sq_cut(w->c, pref[0], i);
+            }
+        }
+    }
+    uint64_t retries = stats(w).forward_retries;
+    for (uint32_t i = 0; i < 6; i++) {
+        struct op *op = run_op(w, OP_PUT, k, pref[3 + i % 2], &quorum, ctx_of(prev));
+        SIM_ASSERT(op->status == KV_OK, "write %u through n%u (%s first primary): %s", i, pref[3 + i % 2],
+                   crash ? "crashed" : "paused", kv_status_str(op->status));
+        SIM_ASSERT(local_has(w, pref[1], k, op->value), "the second primary coordinated write %u", i);
+        prev = op;
+    }
+    SIM_ASSERT(stats(w).forward_retries >= retries + 6, "forward retries %" PRIu64 " (were %" PRIu64 ")",
+               stats(w).forward_retries, retries);
+    struct op *blind = run_op(w, OP_PUT, k, pref[3], &quorum, kv_slice_make(NULL, 0));
+    SIM_ASSERT(blind->status == KV_EINDOUBT, "blind write to a silent primary: %s", kv_status_str(blind->status));
+    if (crash)
+        sq_restart(w->c, pref[0]);
+    sq_heal(w->c);
+    sq_views_freeze(w->c, false);
+    sq_views_sync(w->c);
+    run_for(w, 2u * SIM_SEC);
+}
+
 /* ---- deletes ---- */
 
 void delete_scenario(struct world *w)

@@ -133,6 +133,7 @@ void hints_expiry_scenario(struct world *w); /* needs a short cfg.sq.coord.hint_
 void hints_rate_scenario(struct world *w);   /* needs a low cfg.sq.coord.hints_per_sec */
 void hint_race_scenario(struct world *w);    /* a write lands in a hint being delivered */
 void timeout_scenario(struct world *w);
+void forward_retry_scenario(struct world *w); /* a silent first primary in the detection window */
 void delete_scenario(struct world *w);
 /* Needs cfg.sq.coord.tombstone_grace_ms (a few seconds) and a quiet network. */
 void purge_scenario(struct world *w);

@@ -257,6 +257,21 @@ START_TEST(write_timeouts_are_in_doubt_and_unavailable_means_nowhere)
 }
 END_TEST
 
+START_TEST(writes_through_non_primaries_go_on_past_a_silent_primary)
+{
+    FOR_SEEDS(5500, 40)
+    {
+        struct world w;
+        struct world_config wc;
+        world_config_defaults(&wc);
+        wc.quiet = true;
+        world_open(&w, seed, &wc);
+        forward_retry_scenario(&w);
+        world_close(&w);
+    }
+}
+END_TEST
+
 /* ---- counters ---- */
 
 START_TEST(counters_converge_to_the_exact_sum_under_partitions)
@@ -406,6 +421,7 @@ int main(void)
         { "a_hint_changed_during_its_delivery_is_kept_and_sent_again", a_hint_changed_during_its_delivery_is_kept_and_sent_again },
         { "hint_delivery_keeps_to_its_rate", hint_delivery_keeps_to_its_rate },
         { "write_timeouts_are_in_doubt_and_unavailable_means_nowhere", write_timeouts_are_in_doubt_and_unavailable_means_nowhere },
+        { "writes_through_non_primaries_go_on_past_a_silent_primary", writes_through_non_primaries_go_on_past_a_silent_primary },
         { "counters_converge_to_the_exact_sum_under_partitions", counters_converge_to_the_exact_sum_under_partitions },
         { "deletes_do_not_resurrect_when_a_replica_returns", deletes_do_not_resurrect_when_a_replica_returns },
         { "fully_replicated_tombstones_are_purged_and_nothing_resurrects", fully_replicated_tombstones_are_purged_and_nothing_resurrects },

@@ -743,6 +743,163 @@ START_TEST(hint_store_refuses_past_its_byte_cap_and_delivery_frees_it)
 }
 END_TEST
 
+/* Takes queued message i out of the queue (a node that does not answer yet). */
+static struct qmsg h_take(uint32_t i)
+{
+    struct qmsg m = h.q[i];
+    memmove(&h.q[i], &h.q[i + 1], (h.nq - i - 1) * sizeof h.q[0]);
+    h.nq--;
+    return m;
+}
+
+/* Number of queued messages of type t from node `from`. */
+static uint32_t h_count(enum coord_msg_type t, uint32_t from)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h.nq; i++) {
+        struct coord_msg msg;
+        Ringkv__ClusterMessage *pb = NULL;
+        ck_assert_int_eq(coord_msg_decode(h.q[i].bytes.data, h.q[i].bytes.len, &pb, &msg), KV_OK);
+        n += msg.type == t && h.q[i].from == from;
+        ringkv__cluster_message__free_unpacked(pb, NULL);
+    }
+    return n;
+}
+
+static char ctx_bytes[256];
+static size_t ctx_len;
+
+static void on_put_ctx(void *arg, const struct coord_put_result *r)
+{
+    on_put(arg, r);
+    ck_assert_uint_le(r->context.len, sizeof ctx_bytes);
+    memcpy(ctx_bytes, r->context.data, r->context.len);
+    ctx_len = r->context.len;
+}
+
+/* A first value of key written through n1 (a primary): its context is in ctx_bytes. */
+static void h_put_first(const char *key)
+{
+    struct put_got g = { 0 };
+    struct coord_put_args a = { S(key), S("v0"), { NULL, 0 }, 0, COORD_PUT_ALWAYS };
+    coord_put(h.coord[1], &a, NULL, on_put_ctx, &g);
+    h_drain();
+    ck_assert_int_eq(g.status, KV_OK);
+    ck_assert_uint_gt(ctx_len, 0);
+}
+
+/* A PUT through n0 (no replica of key) with the context of h_put_first. */
+static void h_put_ctx(const char *key, struct put_got *g)
+{
+    struct coord_put_args a = { S(key), S("v1"), kv_slice_make(ctx_bytes, ctx_len), 0, COORD_PUT_ALWAYS };
+    coord_put(h.coord[0], &a, NULL, on_put, g);
+}
+
+START_TEST(a_forward_to_a_silent_primary_goes_on_to_the_next_one)
+{
+    h_setup(2);
+    const char *key = key_with_pref(1, 2, NULL); /* n0 is no replica: it forwards */
+    h_put_first(key);
+    struct put_got g = { 0 };
+    h_put_ctx(key, &g);
+    int f = h_find(COORD_MSG_FORWARD, 0);
+    ck_assert_int_ge(f, 0);
+    ck_assert_uint_eq(h.q[f].to, 1);
+    struct qmsg held = h_take((uint32_t)f); /* n1 is paused: the forward waits in its socket */
+    h.now += 499;
+    coord_tick(h.coord[0], h.now);
+    ck_assert_int_eq(h_find(COORD_MSG_FORWARD, 0), -1); /* one attempt waits 500 ms */
+    h.now += 1;
+    coord_tick(h.coord[0], h.now);
+    f = h_find(COORD_MSG_FORWARD, 0);
+    ck_assert_int_ge(f, 0);
+    ck_assert_uint_eq(h.q[f].to, 2);
+    ck_assert_uint_eq(h_stats(0).forward_retries, 1);
+    h_drain(); /* n2 coordinates (n1 still takes replica writes) and answers */
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_int_eq(g.status, KV_OK);
+    /* n1 resumes: it applies the first attempt too, and its late answer is ignored. */
+    h.q[h.nq++] = held;
+    h_drain();
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_uint_eq(h_stats(1).forwards_served, 1);
+    ck_assert_uint_eq(h_stats(2).forwards_served, 1);
+    /* A blind PUT is not repeated: the late first attempt would supersede newer writes. */
+    struct put_got blind = { 0 };
+    h_put(0, key, NULL, &blind);
+    kv_buf_free(&h.q[0].bytes), (void)h_take(0);
+    h.now += 5000;
+    coord_tick(h.coord[0], h.now);
+    ck_assert_uint_eq(h.nq, 0);
+    ck_assert_int_eq(blind.status, KV_EINDOUBT);
+    ck_assert_uint_eq(h_stats(0).forward_retries, 1);
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_uint_eq(h_stats(0).requests_in_flight, 0);
+    h_teardown();
+}
+END_TEST
+
+START_TEST(a_forward_without_a_primary_left_waits_for_the_last_until_its_deadline)
+{
+    h_setup(2);
+    const char *key = key_with_pref(1, 2, NULL);
+    h_put_first(key);
+    struct put_got g = { 0 };
+    h_put_ctx(key, &g);
+    struct qmsg first = h_take((uint32_t)h_find(COORD_MSG_FORWARD, 0));
+    h.now += 500;
+    coord_tick(h.coord[0], h.now);
+    struct qmsg second = h_take((uint32_t)h_find(COORD_MSG_FORWARD, 0));
+    ck_assert_uint_eq(second.to, 2);
+    h.q[h.nq++] = first; /* n1 answers the first attempt late: ignored, n2's answer is awaited */
+    h_drain();
+    ck_assert_uint_eq(h_stats(1).forwards_served, 1);
+    ck_assert_int_eq(g.calls, 0);
+    for (uint32_t i = 0; i < 8; i++) { /* no third primary: n2 gets the rest of the 5 s */
+        h.now += 500;
+        coord_tick(h.coord[0], h.now);
+        ck_assert_uint_eq(h_count(COORD_MSG_FORWARD, 0), 0);
+        ck_assert_int_eq(g.calls, 0);
+    }
+    h.now += 500;
+    coord_tick(h.coord[0], h.now);
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_int_eq(g.status, KV_EINDOUBT);
+    ck_assert_uint_eq(h_stats(0).forward_retries, 1);
+    kv_buf_free(&second.bytes);
+    h_teardown();
+}
+END_TEST
+
+START_TEST(incr_and_conditional_puts_are_never_forwarded_twice)
+{
+    h_setup(2);
+    const char *key = key_with_pref(1, 2, NULL);
+    struct incr_got gi = { 0 };
+    struct put_got gp = { 0 };
+    coord_incr(h.coord[0], S(key), 1, NULL, on_incr, &gi);
+    struct coord_put_args a = { S(key), S("v"), { NULL, 0 }, 0, COORD_PUT_IF_ABSENT };
+    coord_put(h.coord[0], &a, NULL, on_put, &gp);
+    ck_assert_uint_eq(h_count(COORD_MSG_FORWARD, 0), 2);
+    for (uint32_t i = 0; i < QUEUE_MAX && h.nq; i++)
+        kv_buf_free(&h.q[0].bytes), (void)h_take(0); /* n1 never answers */
+    for (uint32_t i = 0; i < 9; i++) {
+        h.now += 500;
+        coord_tick(h.coord[0], h.now);
+        ck_assert_uint_eq(h.nq, 0);
+    }
+    ck_assert_int_eq(gi.calls, 0);
+    h.now += 500;
+    coord_tick(h.coord[0], h.now);
+    ck_assert_int_eq(gi.calls, 1);
+    ck_assert_int_eq(gi.status, KV_EINDOUBT);
+    ck_assert_int_eq(gp.calls, 1);
+    ck_assert_int_eq(gp.status, KV_EINDOUBT);
+    ck_assert_uint_eq(h_stats(0).forward_retries, 0);
+    h_teardown();
+}
+END_TEST
+
 START_TEST(standalone_coordinator_refuses_messages)
 {
     struct env *env;
@@ -796,6 +953,9 @@ int main(void)
     tcase_add_test(steps, reply_meant_for_a_previous_life_is_ignored);
     tcase_add_test(steps, a_non_replica_forwards_and_relays_the_primary_answer);
     tcase_add_test(steps, a_duplicated_forward_is_applied_once);
+    tcase_add_test(steps, a_forward_to_a_silent_primary_goes_on_to_the_next_one);
+    tcase_add_test(steps, a_forward_without_a_primary_left_waits_for_the_last_until_its_deadline);
+    tcase_add_test(steps, incr_and_conditional_puts_are_never_forwarded_twice);
     tcase_add_test(steps, standalone_coordinator_refuses_messages);
     tcase_add_test(steps, hint_store_refuses_past_its_byte_cap_and_delivery_frees_it);
     suite_add_tcase(s, steps);

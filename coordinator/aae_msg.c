@@ -360,6 +360,8 @@ static int get_body(struct rd *r, struct aae_msg *m)
 
 int aae_msg_decode(struct kv_slice in, struct aae_msg *m)
 {
+    if (in.data == NULL)
+        in = kv_slice_make("", 0);
     struct rd r = { in.data, in.data + in.len, false };
     uint32_t ids_cap = m->own_ids_cap, hashes_cap = m->own_hashes_cap, items_cap = m->own_items_cap;
     uint32_t *ids = m->own_ids;

@@ -13,12 +13,9 @@ struct kv_slice {
     size_t len;
 };
 
-/* An empty slice never holds NULL, so decoders may do pointer arithmetic
- * on any slice they are given (NULL + 0 is undefined in C; protobuf-c
- * hands out NULL for empty bytes fields). */
 static inline struct kv_slice kv_slice_make(const void *data, size_t len)
 {
-    struct kv_slice s = { data != NULL ? (const char *)data : "", len };
+    struct kv_slice s = { (const char *)data, len };
     return s;
 }
 

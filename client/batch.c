@@ -235,7 +235,8 @@ static bool batch_put_collect(struct rkv_client *c, const struct batch_chunk *ch
     for (size_t k = 0; k < ch->count; k++) {
         size_t i = ch->first + k;
         statuses[i] = rc == KV_OK ? client_status_from_wire(br->results[k]->status) : rc;
-        const ProtobufCBinaryData *ctx = br ? &br->results[k]->context : NULL;
+        /* Only a full answer (rc == KV_OK) has results[k]: a short one is in doubt. */
+        const ProtobufCBinaryData *ctx = rc == KV_OK ? &br->results[k]->context : NULL;
         if (contexts && statuses[i] == KV_OK && ctx->len > 0 &&
             rkv_context_from_bytes(ctx->data, ctx->len, &contexts[i]) != KV_OK)
             contexts[i] = NULL;  /* out of memory: the write stands, its context is lost */

@@ -26,10 +26,13 @@
  * attempt waits until the client's deadline.
  * What may be repeated: the first attempt may still be applied much later
  * (a paused primary resumes and reads its socket), after writes that were
- * acknowledged in between. Only a PUT or DELETE with a non-empty context
- * stays harmless then: it supersedes only what its context covers, which
- * is older than the write, so a late copy is at worst one more sibling
- * (or tombstone) beside newer values. A blind PUT or DELETE would
+ * acknowledged in between. Only a DELETE with a non-empty context stays
+ * harmless then: it supersedes only what its context covers, which is
+ * older than the write, so a late copy is at worst one more tombstone
+ * beside newer values. A PUT with a context is not: applied by two
+ * primaries it is two values with two dots, and a client that reads one
+ * and deletes or overwrites it with that context leaves the other (the
+ * value comes back; simulator seed 90286). A blind PUT or DELETE would
  * supersede everything the late primary holds by then (acknowledged writes
  * lost), EXPIRE/PERSIST would set the expiry of newer values, INCR would
  * count twice, IF_ABSENT/IF_EXISTS would be evaluated on a state holding
@@ -135,11 +138,11 @@ static void progress(struct coord *c, struct coord_req *r)
 }
 
 /* Whether w may be applied by a second primary while the first attempt
- * may still be applied late (see "Forward attempts"). */
+ * may still be applied late (see "Forward attempts"): only a DELETE with
+ * a context, never a PUT (two copies would be two dots). */
 static bool forward_repeatable(const struct coord_write *w)
 {
-    bool put = w->op == COORD_OP_PUT && w->condition == COORD_PUT_ALWAYS;
-    return (put || w->op == COORD_OP_DELETE) && w->context.len > 0;
+    return w->op == COORD_OP_DELETE && w->context.len > 0;
 }
 
 static void set_deadline(struct coord *c, struct coord_req *r, uint64_t at)

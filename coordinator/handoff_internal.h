@@ -23,6 +23,7 @@ struct ho_need {
 struct ho_plan {
     struct ho_need *needs;  /* sorted by (q, p, to) */
     size_t n_needs, cap_needs;
+    uint32_t nq;            /* Q of the ring the plan is for */
     size_t *first;          /* [Q + 1]: needs of range q are [first[q], first[q+1]) */
     uint8_t *holder;        /* [Q]: this node is in pref_N(q) or gains q */
     uint8_t *pref_holder;   /* [Q]: this node is in pref_N(q) (forwards writes of q) */
@@ -86,6 +87,7 @@ struct handoff {
 /* handoff_plan.c */
 int ho_plan_build(const struct handoff *h, struct ho_plan *out) KV_MUST_USE;
 void ho_plan_free(struct ho_plan *pl);
+/* The need (p, q, to), or NULL; q may be any number (from a message or the saved state). */
 const struct ho_need *ho_plan_find(const struct ho_plan *pl, uint32_t p, uint32_t q, const char *to);
 
 /* handoff_state.c */

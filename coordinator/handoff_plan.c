@@ -119,6 +119,7 @@ int ho_plan_build(const struct handoff *h, struct ho_plan *pl)
     const struct ring *r = h->ring;
     uint32_t nq = ring_partitions(r), nv = ring_n_val(r);
     memset(pl, 0, sizeof *pl);
+    pl->nq = nq;
     const char **cur = calloc((size_t)nq * nv, sizeof *cur);
     uint8_t *n_cur = calloc(nq, 1);
     pl->first = calloc((size_t)nq + 1, sizeof *pl->first);
@@ -158,8 +159,8 @@ done:
 
 const struct ho_need *ho_plan_find(const struct ho_plan *pl, uint32_t p, uint32_t q, const char *to)
 {
-    if (!pl->first)
-        return NULL;
+    if (!pl->first || q >= pl->nq)
+        return NULL; /* a range of no ring of this Q (a damaged state, a bad DONE) */
     for (size_t i = pl->first[q]; i < pl->first[q + 1]; i++)
         if (pl->needs[i].p == p && strcmp(pl->needs[i].to, to) == 0)
             return &pl->needs[i];

@@ -4,7 +4,8 @@
  *   kvnode --node-id ID --data-dir DIR --listen HOST:PORT --resp HOST:PORT
  *          --http HOST:PORT [--seeds HOST:PORT,...] [--config FILE] ...
  *
- * Start-up: parse the config (node/config.h; bad input exits 2), open the
+ * Start-up: parse the config (node/config.h; bad input exits 2), raise
+ * the soft open-file limit for --max-connections (node_raise_fd_limit), open the
  * engine with the coordinator's compaction filter (TTL purge), create the
  * coordinator, then the native, RESP and HTTP listeners on one libevent
  * loop. A failure at start-up is logged and exits 1.
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +67,9 @@
 #define NODE_DRAIN_POLL_MS 10u
 /* After the last request finished: time for queued replies to be written. */
 #define NODE_SHUTDOWN_FLUSH_MS 100u
+/* File descriptors kept beside the client connections: engine files,
+ * peer connections, HTTP, gossip. */
+#define NODE_FDS_RESERVED 1024u
 /* Largest test clock skew either way (RINGKV_TEST_CLOCK_SKEW_MS): 30 days. */
 #define NODE_TEST_CLOCK_SKEW_MS_MAX (30ll * 24 * 3600 * 1000)
 
@@ -476,8 +481,35 @@ static int node_clock_init(struct node *n)
     return KV_OK;
 }
 
+/* A shell's soft open-file limit is often 1024, far below what
+ * --max-connections allows: a flood of idle connections would then starve
+ * the engine of descriptors (writes fail with io error). Raises the soft
+ * limit toward 3 x max-connections + NODE_FDS_RESERVED (native, RESP and
+ * HTTP listeners), up to the hard limit; warns when that is not enough. */
+static void node_raise_fd_limit(const struct node *n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)(3 * n->cfg.max_connections + NODE_FDS_RESERVED);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+        else
+            log_info("node", "open-file limit raised from=%llu to=%llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_cur);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        log_warn("node", "open-file limit below what --max-connections needs limit=%llu wanted=%llu "
+                 "(raise the hard limit, LimitNOFILE or ulimit -Hn, or lower --max-connections)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 static int node_run(struct node *n)
 {
+    node_raise_fd_limit(n);
     int rc = node_clock_init(n);
     if (rc != KV_OK)
         return rc;

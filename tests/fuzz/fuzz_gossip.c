@@ -4,7 +4,9 @@
  * Byte 0 chooses the decoder (even: gossip message, odd: ring state); the
  * rest is the input. Invariants (abort on violation): whatever decodes
  * re-encodes, and the re-encoding decodes again to an equal value
- * (same bytes for messages, ring_equal for rings).
+ * (same bytes for messages, ring_equal for rings). Every address a
+ * decoded message carries also goes through rpc_addr_split, as
+ * node/gossip_net.c splits it before sending there.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,8 +15,21 @@
 #include "common/buf.h"
 #include "gossip/codec.h"
 #include "gossip/ring.h"
+#include "rpc/addr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_addr(struct kv_slice a)
+{
+    char s[GOSSIP_ADDR_BYTES_MAX + 1], host[RPC_ADDR_HOST_BYTES_MAX];
+    uint16_t port;
+    if (a.len > GOSSIP_ADDR_BYTES_MAX)
+        abort(); /* the decoder's limit */
+    memcpy(s, a.data, a.len);
+    s[a.len] = 0;
+    if (rpc_addr_split(s, host, sizeof host, &port) == KV_OK && (host[0] == 0 || strlen(host) >= a.len))
+        abort();
+}
 
 static void fuzz_msg(const char *p, size_t n)
 {
@@ -22,6 +37,10 @@ static void fuzz_msg(const char *p, size_t n)
     memset(&m, 0, sizeof m);
     if (gossip_msg_decode(p, n, &m) != KV_OK)
         return;
+    check_addr(m.sender_addr);
+    check_addr(m.target_addr);
+    for (size_t i = 0; i < m.n_updates; i++)
+        check_addr(m.updates[i].addr);
     struct kv_buf a = { 0 }, b = { 0 };
     if (gossip_msg_encode(&m, &a) != KV_OK)
         abort();

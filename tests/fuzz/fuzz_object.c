@@ -1,14 +1,17 @@
 /*
  * fuzz_object.c - libFuzzer target for the stored-object and DVV decoders.
  *
- * Input: arbitrary bytes, read as a stored object, as a bare DVV clock and
- * as a client context. Checks, beyond "no crash, no sanitizer report":
+ * Input: arbitrary bytes, read as a stored object, as a bare DVV clock, as
+ * a client context and as a register INCR reads as a number
+ * (object_parse_int64). Checks, beyond "no crash, no sanitizer report":
  * whatever decodes is canonical (re-encodes to the same bytes), the
  * allocation-free expiry scan agrees with the decoded object, and merging
  * a decoded object with itself is the identity.
  * Seeds: tests/fuzz/corpus/object/.
  */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +79,16 @@ static void check_clock(struct kv_slice in)
     dvv_free(&j);
 }
 
+/* A number INCR accepts prints back as the same bytes (one canonical form). */
+static void check_int(struct kv_slice in)
+{
+    int64_t v;
+    char s[32];
+    if (object_parse_int64(in, &v) == KV_OK &&
+        ((size_t)snprintf(s, sizeof s, "%" PRId64, v) != in.len || memcmp(s, in.data, in.len) != 0))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* An exact-size copy, so any overread is a heap-buffer-overflow. */
@@ -85,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kv_slice in = kv_slice_make(copy, size);
     check_object(in);
     check_clock(in);
+    check_int(in);
     if (size > 0)
         check_clock(kv_slice_make(copy + 1, size - 1)); /* the clock inside an object */
     free(copy);

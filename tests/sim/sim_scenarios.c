@@ -411,9 +411,10 @@ void timeout_scenario(struct world *w)
 
 /* The key's first primary stops answering (crashed, or cut off both ways
  * like a paused process) while every view still says it is up (the
- * failure detector has not noticed yet). Writes with a context through
- * the two non-primaries go on to the second primary and succeed; a blind
- * write is not repeated and stays in doubt. */
+ * failure detector has not noticed yet). Deletes with a context through
+ * the two non-primaries go on to the second primary and succeed; a PUT
+ * with a context (two copies would be two dots) and a blind write are
+ * not repeated and stay in doubt. */
 void forward_retry_scenario(struct world *w)
 {
     sim_test_current_seed = w->seed;
@@ -435,14 +436,22 @@ void forward_retry_scenario(struct world *w)
     }
     uint64_t retries = stats(w).forward_retries;
     for (uint32_t i = 0; i < 6; i++) {
-        struct op *op = run_op(w, OP_PUT, k, pref[3 + i % 2], &quorum, ctx_of(prev));
-        SIM_ASSERT(op->status == KV_OK, "write %u through n%u (%s first primary): %s", i, pref[3 + i % 2],
-                   crash ? "crashed" : "paused", kv_status_str(op->status));
-        SIM_ASSERT(local_has(w, pref[1], k, op->value), "the second primary coordinated write %u", i);
-        prev = op;
+        /* The second primary coordinates a put itself (no forward). */
+        struct op *put = run_op(w, OP_PUT, k, pref[1], &quorum, kv_slice_make(NULL, 0));
+        SIM_ASSERT(put->status == KV_OK, "put %u through the second primary: %s", i, kv_status_str(put->status));
+        struct op *del = run_op(w, OP_DEL, k, pref[3 + i % 2], &quorum, ctx_of(put));
+        SIM_ASSERT(del->status == KV_OK, "delete %u through n%u (%s first primary): %s", i, pref[3 + i % 2],
+                   crash ? "crashed" : "paused", kv_status_str(del->status));
+        SIM_ASSERT(!local_has(w, pref[1], k, put->value), "the second primary coordinated delete %u", i);
+        prev = put;
     }
     SIM_ASSERT(stats(w).forward_retries >= retries + 6, "forward retries %" PRIu64 " (were %" PRIu64 ")",
                stats(w).forward_retries, retries);
+    retries = stats(w).forward_retries;
+    struct op *ctxput = run_op(w, OP_PUT, k, pref[4], &quorum, ctx_of(prev));
+    SIM_ASSERT(ctxput->status == KV_EINDOUBT, "context write to a silent primary: %s",
+               kv_status_str(ctxput->status));
+    SIM_ASSERT(stats(w).forward_retries == retries, "a context put was forwarded twice");
     struct op *blind = run_op(w, OP_PUT, k, pref[3], &quorum, kv_slice_make(NULL, 0));
     SIM_ASSERT(blind->status == KV_EINDOUBT, "blind write to a silent primary: %s", kv_status_str(blind->status));
     if (crash)

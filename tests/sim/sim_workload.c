@@ -9,6 +9,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "coordinator/dvv.h"
+#include "coordinator/object.h"
 #include "tests/sim/sim_test.h"
 #include "tests/sim/sim_workload_internal.h"
 
@@ -118,6 +119,7 @@ struct op *op_new(struct world *w, enum op_kind kind, uint32_t key, uint32_t nod
     op->key = key;
     op->node = node;
     op->status = OP_PENDING;
+    op->ctx_read = UINT32_MAX;
     snprintf(op->value, sizeof op->value, "w%u", op->idx);
     return op;
 }
@@ -163,6 +165,8 @@ static void on_get(void *arg, const struct coord_get_result *r)
         op->status = KV_ENOMEM;
     else if (op->key < WORLD_KEYS_MAX && kv_buf_set(&op->w->last_ctx[op->key], r->context.data, r->context.len) != KV_OK)
         op->status = KV_ENOMEM;
+    else if (op->key < WORLD_KEYS_MAX)
+        op->w->last_ctx_op[op->key] = op->idx;
 }
 
 void op_issue(struct op *op, const struct coord_options *o, struct kv_slice ctx)
@@ -178,7 +182,8 @@ void op_issue(struct op *op, const struct coord_options *o, struct kv_slice ctx)
         coord_put(co, &a, o, on_put, op);
         break;
     }
-    case OP_DEL:
+    case OP_DEL: /* its context is kept for the resurrection check */
+        SIM_ASSERT(kv_buf_set(&op->ctx, ctx.data, ctx.len) == KV_OK, "out of memory");
         coord_delete(co, k, ctx, o, on_del, op);
         break;
     case OP_INCR:
@@ -364,6 +369,8 @@ static void client_tick(void *ctx, struct sim *s)
         bool with_ctx = kind != OP_GET && kind != OP_INCR && kv_rand_double(r) < 0.5 && w->last_ctx[key].len;
         struct kv_slice ctxs = with_ctx ? kv_slice_make(w->last_ctx[key].data, w->last_ctx[key].len)
                                         : kv_slice_make(NULL, 0);
+        if (with_ctx)
+            op->ctx_read = w->last_ctx_op[key];
         op_issue(op, &o, ctxs);
     }
     uint64_t next = sim_now(s) + 1 + kv_rand_below(r, 2 * w->cfg.op_period_ms);
@@ -593,6 +600,133 @@ static void check_value_origin(struct world *w, struct kv_slice v, void *arg)
                "value %.*s of a write that answered %d (never applied) is visible", (int)v.len, v.data, st);
 }
 
+/* ---- resurrected deletes ----
+ *
+ * An acknowledged delete with a context C wrote a tombstone whose clock
+ * covers C (dvv_update): every value whose dot C covers is superseded for
+ * good, wherever it still sits, so none may be in the final read. Values
+ * are unique per put ("w<op>") and a dot names one value, so "present" is
+ * unambiguous. The history shows that C covers the dot of a value V when
+ * C descends the context of
+ *  - a get that returned V (a get's context is the join of a clock that
+ *    lists V, so it holds V's dot). The get that gave the delete its
+ *    context (client_tick: the latest read of the key) is one of them,
+ *    since C is its context byte for byte; or
+ *  - V's acknowledged put (the returned context holds the put's dot).
+ * Both are sufficient, so the check gives no false alarm; it can miss a
+ * value whose dot C covers when no operation in the history shows it.
+ *
+ * Not checked: deletes in doubt or pending (they may never have been
+ * written), refused ones, and blind deletes (empty context). A blind
+ * delete supersedes what the primary that applies it holds at that
+ * moment, which may lag the others (W = 2 of N = 3, sloppy quorum and
+ * hints, a restarted node). So even a put acknowledged before the blind
+ * delete was issued may rightly survive it as a concurrent sibling; which
+ * values the tombstone covers is not visible in the client history, and
+ * no stronger rule holds that the checker could state without guessing.
+ * (Nor can the checker ask whether a blind tombstone survived: a delete
+ * returns no context.) What a blind delete must not do - remove an
+ * acknowledged put it did not supersede - world_check_history's put
+ * check covers. */
+struct resurrection_check {
+    uint32_t key;
+    uint32_t nops; /* ops below this index are the workload's, not the checker's reads */
+};
+
+/* Whether the history shows that delete d's context covers the value of
+ * the put op put; *evidence = the op whose context shows it. O(ops). */
+static bool delete_covers(struct world *w, const struct op *d, const struct op *put, uint32_t nops,
+                          uint32_t *evidence)
+{
+    struct kv_slice dctx = kv_slice_make(d->ctx.data, d->ctx.len);
+    if (put->status == KV_OK && ctx_descends(dctx, kv_slice_make(put->ctx.data, put->ctx.len))) {
+        *evidence = put->idx;
+        return true;
+    }
+    for (uint32_t i = 0; i < nops; i++) {
+        const struct op *g = &w->ops[i];
+        if (g->kind == OP_GET && g->key == d->key && g->status == KV_OK && op_has_value(g, put->value) &&
+            ctx_descends(dctx, kv_slice_make(g->ctx.data, g->ctx.len))) {
+            *evidence = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* For a failure message: how many times the key's primaries hold value
+ * under a dot that context dctx covers (then a tombstone was lost) and
+ * under one it does not (then the put was applied twice, as two events). */
+static void value_dots(struct world *w, uint32_t key, const char *value, struct kv_slice dctx, uint32_t *covered,
+                       uint32_t *other)
+{
+    char name[WORLD_KEY_BYTES];
+    key_name(w, OP_PUT, key, name);
+    uint32_t pref[SQ_NODES_MAX], n = sq_preference(w->c, kv_slice_str(name), pref, w->cfg.sq.n_val);
+    struct dvv dc;
+    struct object o;
+    struct kv_buf b = { 0 };
+    dvv_init(&dc);
+    object_init(&o);
+    bool ctx_ok = dvv_context_decode(dctx, &dc) == KV_OK;
+    *covered = *other = 0;
+    for (uint32_t i = 0; ctx_ok && i < n; i++) {
+        bool found = false;
+        if (sq_local_object(w->c, pref[i], kv_slice_str(name), &b, &found) != KV_OK || !found ||
+            object_decode(kv_slice_make(b.data, b.len), &o) != KV_OK)
+            continue;
+        for (uint32_t s = 0; s < object_siblings(&o); s++) {
+            struct object_sibling sb;
+            uint64_t actor, counter;
+            object_sibling(&o, s, &sb);
+            if (!object_sibling_dot(&o, s, &actor, &counter) || !kv_slice_eq(sb.payload, kv_slice_str(value)))
+                continue;
+            bool in = false;
+            for (uint32_t e = 0; e < dc.nentries && !in; e++)
+                in = dc.entries[e].id == actor && dc.entries[e].counter >= counter;
+            *(in ? covered : other) += 1;
+        }
+    }
+    object_free(&o);
+    kv_buf_free(&b);
+    dvv_free(&dc);
+}
+
+/* One value of a final read: no acknowledged delete with a context covered it. */
+static void check_not_resurrected(struct world *w, struct kv_slice v, void *arg)
+{
+    const struct resurrection_check *rc = arg;
+    char name[16];
+    snprintf(name, sizeof name, "%.*s", (int)v.len, v.data);
+    const struct op *put = &w->ops[strtoul(name + 1, NULL, 10)]; /* check_value_origin vetted the name */
+    for (uint32_t i = 0; i < rc->nops; i++) {
+        const struct op *d = &w->ops[i];
+        uint32_t evidence = UINT32_MAX, covered = 0, other = 0;
+        if (d->kind != OP_DEL || d->key != rc->key || d->status != KV_OK || d->ctx.len == 0 ||
+            !delete_covers(w, d, put, rc->nops, &evidence))
+            continue;
+        value_dots(w, rc->key, name, kv_slice_make(d->ctx.data, d->ctx.len), &covered, &other);
+        SIM_ASSERT(false,
+                   "value %s (op %u) of k%u is back: acknowledged delete op %u via n%u had a context covering it "
+                   "(it descends the context of op %u; it came from get op %d). The primaries hold %s under %u "
+                   "dot(s) the delete covered (a lost tombstone) and %u it did not (the put applied twice)",
+                   name, put->idx, rc->key, i, d->node, evidence, (int)d->ctx_read, name, covered, other);
+    }
+}
+
+/* Counts the deletes the resurrection check applies to (ops below nops). */
+static void count_checked_deletes(struct world *w, uint32_t nops)
+{
+    w->deletes_checked = w->deletes_covering = 0;
+    for (uint32_t i = 0; i < nops; i++) {
+        const struct op *d = &w->ops[i];
+        if (d->kind != OP_DEL || d->status != KV_OK || d->ctx.len == 0)
+            continue;
+        w->deletes_checked++;
+        w->deletes_covering += d->ctx_read < nops && w->ops[d->ctx_read].nvals > 0;
+    }
+}
+
 /* Disk errors too must come out as in doubt (a failed fsync may leave the
  * write in the log): a plain failure would promise it is nowhere. */
 static bool write_status_ok(int st)
@@ -625,7 +759,10 @@ void world_check_history(struct world *w)
     for (uint32_t k = 0; k < w->cfg.nkeys; k++) {
         struct value_check vc = { k };
         op_each_value(finals[k], check_value_origin, &vc);
+        struct resurrection_check rc = { k, first_final };
+        op_each_value(finals[k], check_not_resurrected, &rc);
     }
+    count_checked_deletes(w, first_final);
     SIM_ASSERT(acked > 0 || w->cfg.nkeys == 0, "no write was acknowledged");
 }
 
@@ -738,11 +875,13 @@ void campaign_run(struct world *w, uint64_t duration_ms, struct campaign_counts 
         sq_disk_heal(w->c, i);
         sq_set_skew(w->c, i, 0);
     }
-    struct campaign_counts cc = { w->faults, w->nops, 0 };
+    struct campaign_counts cc = { .faults = w->faults, .ops = w->nops };
     for (uint32_t i = 0; i < w->nops; i++)
         cc.acked_writes += w->ops[i].kind != OP_GET && w->ops[i].status == KV_OK;
     world_settle(w);
     world_check_history(w);
+    cc.deletes_checked = w->deletes_checked;
+    cc.deletes_covering = w->deletes_covering;
     world_check_counters(w);
     world_check_converged(w);
     *out = cc;

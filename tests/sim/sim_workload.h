@@ -15,7 +15,9 @@
  *  - every value read was written by a put that was not refused
  *    (KV_EUNAVAIL writes are provably nowhere);
  *  - no write outcome is a plain failure: KV_OK, KV_EINDOUBT, KV_EUNAVAIL,
- *    KV_EBUSY or an unmet condition only.
+ *    KV_EBUSY or an unmet condition only;
+ *  - no delete is undone: no value read is one that an acknowledged
+ *    delete's context covered (see check_not_resurrected in the .c).
  * Assertions go through SIM_ASSERT and name the seed.
  */
 #ifndef RINGKV_TESTS_SIM_SIM_WORKLOAD_H
@@ -46,7 +48,8 @@ struct op {
     int status;                 /* OP_PENDING until the callback */
     char value[16];             /* PUT */
     uint64_t ttl_ms;            /* PUT */
-    struct kv_buf ctx;          /* PUT: returned context; GET: read context */
+    struct kv_buf ctx;          /* PUT: returned context; GET: read context; DEL: the context sent */
+    uint32_t ctx_read;          /* PUT, DEL of client_tick: the get whose context it sent; UINT32_MAX: none */
     struct kv_buf vals;         /* GET: values, each "len:value;" */
     uint32_t nvals;
     bool found;
@@ -84,7 +87,10 @@ struct world {
     struct op *ops;
     uint32_t nops;
     struct kv_buf last_ctx[WORLD_KEYS_MAX]; /* latest read context per key */
+    uint32_t last_ctx_op[WORLD_KEYS_MAX];   /* the get that gave it */
     uint32_t ryw_checked;
+    uint32_t deletes_checked;   /* world_check_history: acknowledged deletes with a context */
+    uint32_t deletes_covering;  /* ... whose context's get had returned a value */
     bool partitioned;
     uint32_t faults;            /* faults injected so far */
     bool disk_full[SQ_NODES_MAX];  /* its disk filled during the last fault period */
@@ -107,6 +113,8 @@ struct campaign_counts {
     uint32_t faults;          /* faults injected */
     uint32_t ops;             /* client operations issued */
     uint32_t acked_writes;    /* puts, deletes and increments answered KV_OK */
+    uint32_t deletes_checked; /* acknowledged deletes with a context, checked for resurrection */
+    uint32_t deletes_covering; /* ... of them whose context's get had returned a value */
 };
 void world_config_campaign(struct world_config *wc);
 void campaign_run(struct world *w, uint64_t duration_ms, struct campaign_counts *out);

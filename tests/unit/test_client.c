@@ -853,6 +853,43 @@ START_TEST(batch_put_reports_which_entries_are_in_doubt)
 }
 END_TEST
 
+/* Answers a BatchPut with one result, whatever the number of entries. */
+static enum fake_action script_batch_put_short(struct fake *f, int conn, int n,
+                                               const Ringkv__Envelope *req, Ringkv__Envelope *reply)
+{
+    ringkv__batch_put_reply__init(&g_bp_reply);
+    ringkv__batch_put_result__init(&g_bp_res[0]);
+    g_bp_ptrs[0] = &g_bp_res[0];
+    g_bp_reply.n_results = 1;
+    g_bp_reply.results = g_bp_ptrs;
+    reply->body_case = RINGKV__ENVELOPE__BODY_BATCH_PUT_REPLY;
+    reply->batch_put_reply = &g_bp_reply;
+    return FAKE_REPLY;
+}
+
+/* Was a read past the reply's results (fuzz_reply, regress_batch_put_short_reply). */
+START_TEST(batch_put_short_reply_is_in_doubt)
+{
+    struct fake f;
+    struct rkv_client *c = NULL;
+    struct rkv_options o = fast_options(0);
+    struct rkv_put_entry e[3];
+    int st[3];
+    struct rkv_context *ctx[3];
+    for (size_t i = 0; i < 3; i++)
+        e[i] = (struct rkv_put_entry){ "k", 1, "v", 1, { NULL, 0, RKV_PUT_ALWAYS } };
+    fake_start(&f, script_batch_put_short);
+    ck_assert_int_eq(fake_client(&f, 0, &o, &c), RKV_OK);
+    ck_assert_int_eq(rkv_batch_put(c, e, 3, NULL, st, ctx), RKV_EINDOUBT);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(st[i], RKV_EINDOUBT);
+        ck_assert_ptr_null(ctx[i]);
+    }
+    rkv_close(c);
+    fake_stop(&f);
+}
+END_TEST
+
 static Ringkv__TtlReply g_ttl_reply = RINGKV__TTL_REPLY__INIT;
 static Ringkv__ExpireReply g_expire_reply = RINGKV__EXPIRE_REPLY__INIT;
 static Ringkv__IncrReply g_incr_reply = RINGKV__INCR_REPLY__INIT;
@@ -964,6 +1001,7 @@ int main(void)
     tcase_add_test(fake, bad_arguments_are_refused_before_sending);
     tcase_add_test(fake, batch_get_pipelines_chunks_and_keeps_key_order);
     tcase_add_test(fake, batch_put_reports_which_entries_are_in_doubt);
+    tcase_add_test(fake, batch_put_short_reply_is_in_doubt);
     tcase_add_test(fake, ttl_expire_incr_and_stats_map_their_replies);
     suite_add_tcase(s, fake);
     SRunner *sr = srunner_create(s);

@@ -376,6 +376,22 @@ START_TEST(a_receiver_that_does_not_hold_the_range_refuses_batches)
 }
 END_TEST
 
+START_TEST(a_done_notice_for_a_range_past_q_is_ignored)
+{
+    t_setup(64 * 1024 * 1024);
+    const char *three[] = { "n1", "n2", "n3" };
+    t_commit(three, 3);
+    t_step();
+    /* Was a read far past the plan's [Q + 1] index (fuzz_store, regress_saved_fact_range). */
+    struct handoff_msg m = { .type = HANDOFF_MSG_DONE, .partition = 0, .range = UINT32_MAX - 1, .to = "n3" };
+    for (int i = 0; i < T_NODES; i++)
+        ck_assert_int_eq(handoff_handle_message(g_nodes[i].h, "n1", &m, g_now), KV_OK);
+    t_run_until_done(20000);
+    t_check_placement(T_KEYS);
+    t_teardown();
+}
+END_TEST
+
 START_TEST(damaged_saved_state_is_ignored)
 {
     t_setup(64 * 1024 * 1024);
@@ -413,6 +429,7 @@ int main(void)
     tcase_add_test(tc, writes_during_the_move_are_forwarded);
     tcase_add_test(tc, a_restarted_source_resumes_from_its_saved_cursor);
     tcase_add_test(tc, a_receiver_that_does_not_hold_the_range_refuses_batches);
+    tcase_add_test(tc, a_done_notice_for_a_range_past_q_is_ignored);
     tcase_add_test(tc, damaged_saved_state_is_ignored);
     tcase_add_test(tc, bad_configs_are_refused);
     suite_add_tcase(s, tc);

@@ -1,25 +1,135 @@
-/* http.c - see http.h. */
+/* http.c - see http.h.
+ *
+ * A small HTTP/1.1 server of our own on libevent primitives: one
+ * evconnlistener, and per connection a bufferevent and a deadline timer.
+ * It answers one request per connection and then closes it (no keep-alive,
+ * no pipelining, no request body): that is all /health and /metrics need,
+ * and it lets every resource a client can hold be bounded.
+ *
+ * Limits (constants in http.h):
+ *
+ *   connections   connections_max open at once (kvnode: --max-connections);
+ *                 the next one gets a 503 line and is closed at once, one
+ *                 warning per HTTP_REFUSED_LOG_PERIOD_MS
+ *   request head  request line + headers + the empty line, at most
+ *                 HTTP_HEADER_BYTES_MAX; longer: 413. Only that much is
+ *                 read before the head is parsed (read watermark)
+ *   request time  HTTP_REQUEST_TIMEOUT_MS from accept() to the end of the
+ *                 head, NOT reset by incoming bytes: a client trickling
+ *                 its head gets 408 and is closed
+ *   response time HTTP_RESPONSE_TIMEOUT_MS from the end of the head until
+ *                 the client has taken the response and closed; then the
+ *                 connection is closed anyway
+ *   bytes after   HTTP_LINGER_BYTES_MAX read and dropped after the response
+ *   accept()      fails (EMFILE): the listener pauses HTTP_ACCEPT_RETRY_MS;
+ *                 the retry timer runs only after a failure
+ *
+ * So a connection lives at most HTTP_REQUEST_TIMEOUT_MS +
+ * HTTP_RESPONSE_TIMEOUT_MS and buffers at most HTTP_HEADER_BYTES_MAX of
+ * input plus one response.
+ *
+ * Request grammar, a strict subset of RFC 9112 (anything else is 400):
+ *
+ *   head         = request-line *( header-field CRLF ) CRLF
+ *   request-line = method SP target SP version CRLF
+ *   method       = 1*16tchar                (case-sensitive)
+ *   target       = "/" *( %x21-7E )         (origin-form; a "?query" is ignored)
+ *   version      = "HTTP/1.0" / "HTTP/1.1"
+ *   header-field = 1*tchar ":" *( HTAB / SP / %x21-7E / %x80-FF )
+ *   tchar        = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*"
+ *                / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+ *
+ * No bare LF, no empty line before the request line, no folded header
+ * lines (a line starting with SP or HTAB), no space before the colon.
+ * Host is not required. A head announcing a body (Content-Length other
+ * than 0, or any Transfer-Encoding) gets 413; a Content-Length that is
+ * not 1*DIGIT gets 400.
+ *
+ * Routing: /health and /metrics take GET and HEAD; another method on
+ * them gets 405 with "Allow: GET, HEAD"; any other path 404.
+ *
+ * Response (to HEAD: the same without the body):
+ *
+ *   HTTP/1.1 SP status SP reason CRLF
+ *   Date: IMF-fixdate CRLF
+ *   Content-Type: type CRLF
+ *   Content-Length: body bytes CRLF
+ *   Cache-Control: no-store CRLF
+ *   Allow: GET, HEAD CRLF                   (405 only)
+ *   Connection: close CRLF
+ *   CRLF
+ *   body                                    (errors: the reason and LF, text/plain)
+ *
+ * Closing: once the response is written, the server shuts down its
+ * sending side (the client reads EOF) and reads and drops what the client
+ * still sends until it closes. Closing with unread input at once would
+ * make the kernel send a reset, which can destroy the response before the
+ * client reads it (e.g. a client refused for the body it is sending).
+ */
 #include "node/http.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "node/metrics.h"
 #include "rpc/addr.h"
 
+/* Pending connections the kernel queues for accept(). */
+#define HTTP_LISTEN_BACKLOG 128
+#define HTTP_METHOD_BYTES_MAX 16u
+#define HTTP_REFUSED_REPLY \
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+#define HTTP_TEXT_TYPE "text/plain; charset=utf-8"
+
+enum http_route { HTTP_ROUTE_NONE, HTTP_ROUTE_HEALTH, HTTP_ROUTE_METRICS };
+
+/* Parse state of one request head; offsets index the connection's input. */
+struct http_head {
+    size_t line_start;        /* first byte of the line not yet complete */
+    size_t scanned;           /* bytes already searched for LF */
+    bool have_request_line;
+    bool get_or_head, is_head;
+    enum http_route route;
+};
+
+enum http_conn_state {
+    HTTP_READING,    /* the head; deadline: accept + HTTP_REQUEST_TIMEOUT_MS */
+    HTTP_WRITING,    /* the response; deadline: head + HTTP_RESPONSE_TIMEOUT_MS */
+    HTTP_LINGERING,  /* sent and shut down; dropping input until the client closes */
+};
+
+struct http_conn {
+    struct http_server *server;
+    struct http_conn *prev, *next;
+    struct bufferevent *bev;
+    struct event *deadline;
+    enum http_conn_state state;
+    struct http_head head;
+    size_t lingered_bytes;
+};
+
 struct http_server {
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *accept_retry;   /* one-shot, armed only after a failed accept() */
+    struct http_conn *conns;
+    uint32_t open, connections_max;
+    uint64_t refused;
+    uint64_t refused_log_next_ms;
     char *node_id, *cluster_name, *version;
     struct metrics *metrics;
     void (*refresh)(void *arg);
@@ -32,40 +142,201 @@ struct http_server {
     struct kv_buf body;   /* reused for every response */
 };
 
-static void http_send(struct evhttp_request *req, int code, const char *reason, const char *type,
-                      const char *body, size_t len)
+static uint64_t http_now_ms(void) { return kv_clock_real.mono_ms(&kv_clock_real); }
+
+static struct timeval http_tv(uint32_t ms)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", type);
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add(b, body, len) != 0) {
-        evhttp_send_error(req, 500, "Internal Server Error");
-    } else {
-        evhttp_send_reply(req, code, reason, b);
-    }
-    if (b)
-        evbuffer_free(b);
+    struct timeval tv = { (time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u) };
+    return tv;
 }
 
-static bool http_method_ok(struct evhttp_request *req)
+/* ---- request head parser (pure) ---- */
+
+static bool http_tchar(unsigned char ch)
 {
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
-        return true;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-    evhttp_send_error(req, 405, "Method Not Allowed");
-    return false;
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static bool http_token_is(const char *p, size_t n, const char *want)
+{
+    return n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+/* line: the request line without its CRLF. 0 or 400. */
+static int http_parse_request_line(struct http_head *h, const char *line, size_t n)
+{
+    const char *end = line + n;
+    const char *sp1 = memchr(line, ' ', n);
+    if (!sp1 || sp1 == line || (size_t)(sp1 - line) > HTTP_METHOD_BYTES_MAX)
+        return 400;
+    for (const char *p = line; p < sp1; p++)
+        if (!http_tchar((unsigned char)*p))
+            return 400;
+    const char *target = sp1 + 1;
+    const char *sp2 = memchr(target, ' ', (size_t)(end - target));
+    if (!sp2 || sp2 == target || *target != '/')
+        return 400;
+    for (const char *p = target; p < sp2; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            return 400;
+    const char *version = sp2 + 1;
+    size_t vlen = (size_t)(end - version);
+    if (!http_token_is(version, vlen, "HTTP/1.1") && !http_token_is(version, vlen, "HTTP/1.0"))
+        return 400;
+    size_t mlen = (size_t)(sp1 - line);
+    h->is_head = http_token_is(line, mlen, "HEAD");
+    h->get_or_head = h->is_head || http_token_is(line, mlen, "GET");
+    const char *query = memchr(target, '?', (size_t)(sp2 - target));
+    size_t plen = (size_t)((query ? query : sp2) - target);
+    h->route = http_token_is(target, plen, "/health")    ? HTTP_ROUTE_HEALTH
+             : http_token_is(target, plen, "/metrics")   ? HTTP_ROUTE_METRICS
+                                                         : HTTP_ROUTE_NONE;
+    return 0;
+}
+
+/* line: one header field without its CRLF. 0, 400 or 413 (a body). */
+static int http_parse_header(const char *line, size_t n)
+{
+    const char *colon = memchr(line, ':', n);
+    if (!colon || colon == line)
+        return 400;
+    for (const char *p = line; p < colon; p++)
+        if (!http_tchar((unsigned char)*p))
+            return 400;
+    const char *v = colon + 1, *end = line + n;
+    for (const char *p = v; p < end; p++)
+        if ((unsigned char)*p == 0x7f || ((unsigned char)*p < 0x20 && *p != '\t'))
+            return 400;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t nlen = (size_t)(colon - line);
+    if (nlen == 17 && strncasecmp(line, "transfer-encoding", nlen) == 0)
+        return 413;
+    if (nlen == 14 && strncasecmp(line, "content-length", nlen) == 0) {
+        if (v == end)
+            return 400;
+        bool body = false;
+        for (const char *p = v; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return 400;
+            body |= *p != '0';
+        }
+        if (body)
+            return 413;
+    }
+    return 0;
+}
+
+/* Goes on parsing the head at the start of p[0, len), which grew since the
+ * last call. 0 while more bytes are needed; 200 once a well-formed head
+ * ended; else the status to answer (400, 413). */
+static int http_head_parse(struct http_head *h, const char *p, size_t len)
+{
+    for (;;) {
+        const char *lf = h->scanned < len ? memchr(p + h->scanned, '\n', len - h->scanned) : NULL;
+        if (!lf) {
+            h->scanned = len;
+            return len >= HTTP_HEADER_BYTES_MAX ? 413 : 0;
+        }
+        size_t next = (size_t)(lf - p) + 1;
+        if (next > HTTP_HEADER_BYTES_MAX)
+            return 413;
+        if (next - h->line_start < 2 || lf[-1] != '\r')
+            return 400;   /* bare LF */
+        const char *line = p + h->line_start;
+        size_t n = next - 2 - h->line_start;
+        h->line_start = h->scanned = next;
+        int rc;
+        if (!h->have_request_line) {
+            h->have_request_line = true;
+            rc = http_parse_request_line(h, line, n);
+        } else if (n == 0) {
+            return 200;
+        } else {
+            rc = http_parse_header(line, n);
+        }
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* ---- connections ---- */
+
+static void http_conn_close(struct http_conn *c)
+{
+    struct http_server *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->open--;
+    if (c->deadline)
+        event_free(c->deadline);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    free(c);
+}
+
+static int http_conn_arm(struct http_conn *c, uint32_t ms)
+{
+    struct timeval tv = http_tv(ms);
+    return evtimer_add(c->deadline, &tv) == 0 ? KV_OK : KV_ENOMEM;
+}
+
+static const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 503: return "Service Unavailable";
+    default:  return "Internal Server Error";
+    }
+}
+
+/* Queues the response, stops reading and gives the client
+ * HTTP_RESPONSE_TIMEOUT_MS to take it. body == NULL: the reason as text. */
+static void http_respond(struct http_conn *c, int status, const char *type, const char *body,
+                         size_t len)
+{
+    char reason_body[64];
+    if (!body) {
+        type = HTTP_TEXT_TYPE;
+        len = (size_t)snprintf(reason_body, sizeof reason_body, "%s\n", http_reason(status));
+        body = reason_body;
+    }
+    char date[64] = "";
+    time_t now_s = (time_t)(kv_clock_real.wall_ms(&kv_clock_real) / 1000u);
+    struct tm tm;
+    if (!gmtime_r(&now_s, &tm) ||
+        strftime(date, sizeof date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm) == 0)
+        date[0] = '\0';
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int n = evbuffer_add_printf(out,
+                                "HTTP/1.1 %d %s\r\n%sContent-Type: %s\r\nContent-Length: %zu\r\n"
+                                "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+                                status, http_reason(status), date, type, len,
+                                status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    c->state = HTTP_WRITING;
+    if (n < 0 || (!c->head.is_head && len > 0 && evbuffer_add(out, body, len) != 0) ||
+        bufferevent_disable(c->bev, EV_READ) != 0 || http_conn_arm(c, HTTP_RESPONSE_TIMEOUT_MS) != KV_OK)
+        http_conn_close(c);
 }
 
 /* node_id and cluster_name are validated by the config to [A-Za-z0-9._-],
  * so they need no JSON escaping. */
-static void http_health(struct evhttp_request *req, void *arg)
+static void http_health(struct http_conn *c)
 {
-    struct http_server *s = arg;
-    if (!http_method_ok(req))
-        return;
-    uint64_t up_s = (kv_clock_real.mono_ms(&kv_clock_real) - s->started_ms) / 1000u;
+    struct http_server *s = c->server;
+    uint64_t up_s = (http_now_ms() - s->started_ms) / 1000u;
     kv_buf_reset(&s->body);
     int rc = kv_buf_appendf(&s->body,
                             "{\"status\":\"%s\",\"node_id\":\"%s\",\"cluster_name\":\"%s\","
@@ -76,53 +347,191 @@ static void http_health(struct evhttp_request *req, void *arg)
         rc = s->health(s->health_arg, &s->body);
     if (rc == KV_OK)
         rc = kv_buf_append(&s->body, "}\n", 2);
-    if (rc != KV_OK) {
-        evhttp_send_error(req, 500, "Internal Server Error");
-        return;
-    }
-    http_send(req, s->draining ? 503 : 200, s->draining ? "Service Unavailable" : "OK",
-              "application/json", s->body.data, s->body.len);
+    if (rc != KV_OK)
+        http_respond(c, 500, NULL, NULL, 0);
+    else
+        http_respond(c, s->draining ? 503 : 200, "application/json", s->body.data, s->body.len);
 }
 
-static void http_metrics(struct evhttp_request *req, void *arg)
+static void http_metrics(struct http_conn *c)
 {
-    struct http_server *s = arg;
-    if (!http_method_ok(req))
-        return;
+    struct http_server *s = c->server;
     if (s->refresh)
         s->refresh(s->refresh_arg);
     kv_buf_reset(&s->body);
-    if (metrics_render(s->metrics, &s->body) != KV_OK) {
-        evhttp_send_error(req, 500, "Internal Server Error");
-        return;
-    }
-    http_send(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-              s->body.data ? s->body.data : "", s->body.len);
+    if (metrics_render(s->metrics, &s->body) != KV_OK)
+        http_respond(c, 500, NULL, NULL, 0);
+    else
+        http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                     s->body.data ? s->body.data : "", s->body.len);
 }
 
-static void http_not_found(struct evhttp_request *req, void *arg)
+/* status: what http_head_parse returned, or 408. */
+static void http_answer(struct http_conn *c, int status)
 {
-    evhttp_send_error(req, 404, "Not Found");
+    const struct http_head *h = &c->head;
+    if (status != 200)
+        http_respond(c, status, NULL, NULL, 0);
+    else if (h->route == HTTP_ROUTE_NONE)
+        http_respond(c, 404, NULL, NULL, 0);
+    else if (!h->get_or_head)
+        http_respond(c, 405, NULL, NULL, 0);
+    else if (h->route == HTTP_ROUTE_HEALTH)
+        http_health(c);
+    else
+        http_metrics(c);
+}
+
+/* Input beyond the bytes read so far is held back by the read watermark
+ * (HTTP_HEADER_BYTES_MAX) while the head is read. */
+static void http_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    if (c->state == HTTP_LINGERING) {
+        c->lingered_bytes += len;
+        if (evbuffer_drain(in, len) != 0 || c->lingered_bytes > HTTP_LINGER_BYTES_MAX)
+            http_conn_close(c);
+        return;
+    }
+    if (c->state != HTTP_READING || len == 0)
+        return;
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    if (!p) {
+        http_conn_close(c);
+        return;
+    }
+    int status = http_head_parse(&c->head, p, len);
+    if (status != 0)
+        http_answer(c, status);
+}
+
+/* The output buffer emptied: the response is written. */
+static void http_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct http_conn *c = arg;
+    if (c->state != HTTP_WRITING || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+        return;
+    c->state = HTTP_LINGERING;
+    shutdown(bufferevent_getfd(bev), SHUT_WR);   /* the client reads EOF */
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    if (bufferevent_enable(bev, EV_READ) != 0) {
+        http_conn_close(c);
+        return;
+    }
+    http_read_cb(bev, c);   /* drops what is already buffered */
+}
+
+/* EOF or an error: the client went away (while lingering, as it should). */
+static void http_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        http_conn_close(c);
+}
+
+static void http_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    if (c->state == HTTP_READING)
+        http_answer(c, 408);
+    else
+        http_conn_close(c);
+}
+
+/* ---- listener ---- */
+
+/* Over the cap: one 503, then close (best effort; the socket is closed either way). */
+static void http_refuse(struct http_server *s, evutil_socket_t fd)
+{
+    s->refused++;
+    uint64_t now = http_now_ms();
+    if (now >= s->refused_log_next_ms) {
+        log_warn("http", "connection limit reached; refusing connections_max=%u refused_total=%llu",
+                 s->connections_max, (unsigned long long)s->refused);
+        s->refused_log_next_ms = now + HTTP_REFUSED_LOG_PERIOD_MS;
+    }
+    ssize_t n = send(fd, HTTP_REFUSED_REPLY, sizeof HTTP_REFUSED_REPLY - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    close(fd);
+}
+
+static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                           int salen, void *arg)
+{
+    struct http_server *s = arg;
+    if (s->open >= s->connections_max) {
+        http_refuse(s, fd);
+        return;
+    }
+    struct http_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->server = s;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->open++;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        close(fd);
+        http_conn_close(c);
+        return;
+    }
+    c->deadline = evtimer_new(s->base, http_deadline_cb, c);
+    bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_HEADER_BYTES_MAX);
+    if (!c->deadline || http_conn_arm(c, HTTP_REQUEST_TIMEOUT_MS) != KV_OK ||
+        bufferevent_enable(c->bev, EV_READ) != 0)
+        http_conn_close(c);
+}
+
+static void http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    evconnlistener_enable(s->listener);
+}
+
+/* accept() failed (typically EMFILE: out of file descriptors). The
+ * listener would stay readable and spin on the error: pause it for
+ * HTTP_ACCEPT_RETRY_MS instead, as resp_server.c does. */
+static void http_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct http_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("http", "accept failed; pausing error=\"%s\" retry_ms=%u",
+             evutil_socket_error_to_string(err), HTTP_ACCEPT_RETRY_MS);
+    struct timeval tv = http_tv(HTTP_ACCEPT_RETRY_MS);
+    if (evtimer_add(s->accept_retry, &tv) == 0)
+        evconnlistener_disable(l);
 }
 
 static int http_bind(struct http_server *s, const char *listen)
 {
-    char host[RPC_ADDR_HOST_BYTES_MAX];
-    uint16_t port;
-    if (rpc_addr_split(listen, host, sizeof host, &port) != KV_OK) {
+    struct sockaddr_storage ss;
+    int sslen;
+    if (rpc_addr_resolve(listen, &ss, &sslen) != KV_OK) {
         log_error("http", "bad listen address addr=%s", listen);
         return KV_EINVAL;
     }
-    s->bound = evhttp_bind_socket_with_handle(s->http, host, port);
-    if (!s->bound) {
-        log_error("http", "cannot listen addr=%s", listen);
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+    s->listener = evconnlistener_new_bind(s->base, http_accept_cb, s, flags, HTTP_LISTEN_BACKLOG,
+                                          (struct sockaddr *)&ss, sslen);
+    if (!s->listener) {
+        log_error("http", "cannot listen addr=%s error=\"%s\"", listen,
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         return KV_EIO;
     }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(evhttp_bound_socket_get_fd(s->bound), (struct sockaddr *)&ss, &len) == 0)
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    evconnlistener_set_error_cb(s->listener, http_accept_error_cb);
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &len) == 0)
+        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
     return KV_OK;
 }
 
@@ -133,27 +542,20 @@ int http_server_new(struct event_base *base, const struct http_server_config *cf
     if (!s)
         return KV_ENOMEM;
     int rc = KV_ENOMEM;
-    s->http = evhttp_new(base);
+    s->base = base;
+    s->connections_max = cfg->connections_max ? cfg->connections_max : KV_CONNECTIONS_MAX_DEFAULT;
+    s->accept_retry = evtimer_new(base, http_accept_retry_cb, s);
     s->node_id = strdup(cfg->node_id);
     s->cluster_name = strdup(cfg->cluster_name);
     s->version = strdup(cfg->version);
-    if (!s->http || !s->node_id || !s->cluster_name || !s->version)
+    if (!s->accept_retry || !s->node_id || !s->cluster_name || !s->version)
         goto fail;
     s->metrics = cfg->metrics;
     s->refresh = cfg->refresh;
     s->refresh_arg = cfg->refresh_arg;
     s->health = cfg->health;
     s->health_arg = cfg->health_arg;
-    s->started_ms = kv_clock_real.mono_ms(&kv_clock_real);
-    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-    evhttp_set_max_headers_size(s->http, HTTP_HEADERS_BYTES_MAX);
-    evhttp_set_max_body_size(s->http, 0);
-    evhttp_set_timeout(s->http, HTTP_TIMEOUT_S);
-    evhttp_set_gencb(s->http, http_not_found, s);
-    if (evhttp_set_cb(s->http, "/health", http_health, s) != 0 ||
-        evhttp_set_cb(s->http, "/metrics", http_metrics, s) != 0)
-        goto fail;
+    s->started_ms = http_now_ms();
     rc = http_bind(s, cfg->listen);
     if (rc != KV_OK)
         goto fail;
@@ -172,8 +574,12 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    if (s->http)
-        evhttp_free(s->http);
+    if (s->listener)
+        evconnlistener_free(s->listener);
+    if (s->accept_retry)
+        event_free(s->accept_retry);
+    while (s->conns)
+        http_conn_close(s->conns);
     free(s->node_id);
     free(s->cluster_name);
     free(s->version);

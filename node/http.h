@@ -1,5 +1,6 @@
 /*
- * http.h - kvnode's HTTP listener (libevent evhttp): health and metrics.
+ * http.h - kvnode's HTTP listener (our own HTTP/1.1 server on libevent
+ * primitives, node/http.c): health and metrics.
  *
  *   GET /health   200 {"status":"ok","node_id":...,"cluster_name":...,
  *                 "version":...,"uptime_s":..., plus the fields of the
@@ -9,11 +10,18 @@
  *   GET /metrics  the node's metrics registry in Prometheus text format
  *                 (node/metrics.h); refresh() runs first so that values
  *                 owned elsewhere (engine, coordinator) are current.
- * Anything else is 404; methods other than GET and HEAD are 405.
+ * HEAD is answered like GET without the body; a query string is ignored.
+ * Another path is 404; another method on these paths 405. Malformed
+ * requests are 400. One request per connection: every response carries
+ * Connection: close and the server closes after it.
  *
- * Limits: request headers HTTP_HEADERS_BYTES_MAX, no request body,
- * connections idle for HTTP_TIMEOUT_S are closed. evhttp (libevent 2.1)
- * has no connection cap; the endpoints are cheap and read-only.
+ * Limits (the grammar and how each is enforced: node/http.c): at most
+ * connections_max connections (more get 503 and are closed); request line
+ * + headers at most HTTP_HEADER_BYTES_MAX (413); no request body (413);
+ * the whole head within HTTP_REQUEST_TIMEOUT_MS of accept(), however
+ * steadily the bytes come (408, close); the response taken within
+ * HTTP_RESPONSE_TIMEOUT_MS. A failed accept() (EMFILE) pauses accepting
+ * for HTTP_ACCEPT_RETRY_MS.
  *
  * Threading: runs on the event_base's thread, as does refresh().
  */
@@ -30,11 +38,22 @@ struct event_base;
 struct metrics;
 struct http_server;
 
-#define HTTP_HEADERS_BYTES_MAX (8u * 1024u)
-#define HTTP_TIMEOUT_S 10
+/* Request line + header lines + the empty line, CRLFs included. */
+#define HTTP_HEADER_BYTES_MAX (8u * 1024u)
+/* From accept() to the end of the request head; not reset by incoming bytes. */
+#define HTTP_REQUEST_TIMEOUT_MS 5000u
+/* From the end of the head until the client has read the response and closed. */
+#define HTTP_RESPONSE_TIMEOUT_MS 5000u
+/* Bytes read and dropped after the response before closing anyway. */
+#define HTTP_LINGER_BYTES_MAX (1024u * 1024u)
+/* After a failed accept() (out of file descriptors), accepting pauses this long. */
+#define HTTP_ACCEPT_RETRY_MS 100u
+/* At most one "connection limit reached" warning per this period. */
+#define HTTP_REFUSED_LOG_PERIOD_MS 10000u
 
 struct http_server_config {
     const char *listen;          /* "HOST:PORT" */
+    uint32_t connections_max;    /* open at once; 0 = KV_CONNECTIONS_MAX_DEFAULT */
     const char *node_id;
     const char *cluster_name;
     const char *version;

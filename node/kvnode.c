@@ -345,6 +345,7 @@ static int node_start_http(struct node *n)
         return rc;
     struct http_server_config hc = {
         .listen = c->http,
+        .connections_max = (uint32_t)c->max_connections,
         .node_id = c->node_id,
         .cluster_name = c->cluster_name,
         .version = RINGKV_VERSION,

@@ -144,6 +144,7 @@ struct coord_req {
     bool fwd_held;              /* key, ctx, fwd_value and the fields below hold the write */
     bool fwd_retry;             /* held, and repeating it on another primary is harmless */
     bool fwd_refused;           /* the last attempt's send was refused: nothing left */
+    bool fwd_sent_before;       /* an earlier attempt left this node: it may still be applied */
     uint64_t fwd_ttl_ms;
     enum coord_condition fwd_condition;
     int64_t fwd_arg;

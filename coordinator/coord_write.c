@@ -51,7 +51,8 @@
  *    reachable, the answer is KV_EINDOUBT;
  *  - a forward without an answer by its deadline: KV_EINDOUBT (a
  *    primary tried may have applied it); the answer of the primary tried
- *    last is relayed.
+ *    last is relayed, except that its failure is KV_EINDOUBT when an
+ *    earlier attempt left this node (that primary may still apply it).
  * A write that met W answers at once; the acks still out are ignored -
  * except for a delete whose targets are all N primaries (with tombstone
  * purge on): its request stays until every ack is in, then sends the purge
@@ -252,6 +253,7 @@ static bool forward_attempt_expired(struct coord *c, struct coord_req *r)
         return true;
     }
     r->t[r->ntargets - 1].state = TARGET_FAILED; /* its late answer is ignored */
+    r->fwd_sent_before |= !r->fwd_refused;
     coord_req_target_init(r, r->ntargets, kv_slice_str(next));
     r->ntargets++;
     c->stats.forward_retries++;
@@ -373,6 +375,8 @@ void coord_forward_reply(struct coord *c, struct coord_req *r, const char *from,
         return;
     t->state = TARGET_OK;
     int rc = m->status;
+    if (rc != KV_OK && r->fwd_sent_before)
+        rc = KV_EINDOUBT; /* this primary did nothing, but an earlier one may yet */
     if (rc == KV_OK)
         rc = kv_buf_set(&r->ctx, m->context.data, m->context.len);
     if (rc == KV_ENOMEM)

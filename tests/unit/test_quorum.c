@@ -885,6 +885,39 @@ START_TEST(a_forward_without_a_primary_left_waits_for_the_last_until_its_deadlin
 }
 END_TEST
 
+/* The second primary refuses (it cannot reach W), but the first attempt
+ * is still out and may be applied when its primary wakes: the answer is
+ * in doubt, never the second primary's plain failure (chaos seed 7306). */
+START_TEST(a_failure_after_an_earlier_attempt_left_is_in_doubt)
+{
+    h_setup(2);
+    const char *key = key_with_pref(1, 2, NULL);
+    h_put_first(key);
+    struct put_got g = { 0 };
+    h_del_ctx(key, &g);
+    struct qmsg first = h_take((uint32_t)h_find(COORD_MSG_FORWARD, 0));
+    h.now += 500;
+    coord_tick(h.coord[0], h.now);
+    int f = h_find(COORD_MSG_FORWARD, 0);
+    ck_assert_int_ge(f, 0);
+    ck_assert_uint_eq(h.q[f].to, 2);
+    struct coord_msg fwd;
+    Ringkv__ClusterMessage *pb = NULL;
+    ck_assert_int_eq(coord_msg_decode(h.q[f].bytes.data, h.q[f].bytes.len, &pb, &fwd), KV_OK);
+    struct coord_msg no = { .type = COORD_MSG_FORWARD_REPLY, .req_id = fwd.req_id, .status = KV_EUNAVAIL };
+    ringkv__cluster_message__free_unpacked(pb, NULL);
+    kv_buf_free(&h.q[f].bytes), (void)h_take((uint32_t)f);
+    ck_assert_int_eq(coord_handle_message(h.coord[0], "n2", &no, h.now), KV_OK);
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_int_eq(g.status, KV_EINDOUBT);
+    h.q[h.nq++] = first; /* n1 wakes and applies the delete: in doubt was the truth */
+    h_drain();
+    ck_assert_uint_eq(h_stats(1).forwards_served, 1);
+    ck_assert_int_eq(g.calls, 1);
+    h_teardown();
+}
+END_TEST
+
 /* A PUT with a context applied by two primaries would be two values with
  * two dots: a delete with the context of one leaves the other (sim seed
  * 90286). INCR would count twice, IF_ABSENT would see its first attempt. */
@@ -977,6 +1010,7 @@ int main(void)
     tcase_add_test(steps, a_duplicated_forward_is_applied_once);
     tcase_add_test(steps, a_forward_to_a_silent_primary_goes_on_to_the_next_one);
     tcase_add_test(steps, a_forward_without_a_primary_left_waits_for_the_last_until_its_deadline);
+    tcase_add_test(steps, a_failure_after_an_earlier_attempt_left_is_in_doubt);
     tcase_add_test(steps, only_context_deletes_are_forwarded_twice);
     tcase_add_test(steps, standalone_coordinator_refuses_messages);
     tcase_add_test(steps, hint_store_refuses_past_its_byte_cap_and_delivery_frees_it);

@@ -28,22 +28,8 @@
  * HTTP_RESPONSE_TIMEOUT_MS and buffers at most HTTP_HEADER_BYTES_MAX of
  * input plus one response.
  *
- * Request grammar, a strict subset of RFC 9112 (anything else is 400):
- *
- *   head         = request-line *( header-field CRLF ) CRLF
- *   request-line = method SP target SP version CRLF
- *   method       = 1*16tchar                (case-sensitive)
- *   target       = "/" *( %x21-7E )         (origin-form; a "?query" is ignored)
- *   version      = "HTTP/1.0" / "HTTP/1.1"
- *   header-field = 1*tchar ":" *( HTAB / SP / %x21-7E / %x80-FF )
- *   tchar        = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*"
- *                / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
- *
- * No bare LF, no empty line before the request line, no folded header
- * lines (a line starting with SP or HTAB), no space before the colon.
- * Host is not required. A head announcing a body (Content-Length other
- * than 0, or any Transfer-Encoding) gets 413; a Content-Length that is
- * not 1*DIGIT gets 400.
+ * Request grammar (a strict subset of RFC 9112; anything else is 400) and
+ * the head parser: node/http_head.h.
  *
  * Routing: /health and /metrics take GET and HEAD; another method on
  * them gets 405 with "Allow: GET, HEAD"; any other path 404.
@@ -71,7 +57,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,26 +70,15 @@
 #include "common/clock.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "node/http_head.h"
 #include "node/metrics.h"
 #include "rpc/addr.h"
 
 /* Pending connections the kernel queues for accept(). */
 #define HTTP_LISTEN_BACKLOG 128
-#define HTTP_METHOD_BYTES_MAX 16u
 #define HTTP_REFUSED_REPLY \
     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 #define HTTP_TEXT_TYPE "text/plain; charset=utf-8"
-
-enum http_route { HTTP_ROUTE_NONE, HTTP_ROUTE_HEALTH, HTTP_ROUTE_METRICS };
-
-/* Parse state of one request head; offsets index the connection's input. */
-struct http_head {
-    size_t line_start;        /* first byte of the line not yet complete */
-    size_t scanned;           /* bytes already searched for LF */
-    bool have_request_line;
-    bool get_or_head, is_head;
-    enum http_route route;
-};
 
 enum http_conn_state {
     HTTP_READING,    /* the head; deadline: accept + HTTP_REQUEST_TIMEOUT_MS */
@@ -148,119 +122,6 @@ static struct timeval http_tv(uint32_t ms)
 {
     struct timeval tv = { (time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u) };
     return tv;
-}
-
-/* ---- request head parser (pure) ---- */
-
-static bool http_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool http_token_is(const char *p, size_t n, const char *want)
-{
-    return n == strlen(want) && memcmp(p, want, n) == 0;
-}
-
-/* line: the request line without its CRLF. 0 or 400. */
-static int http_parse_request_line(struct http_head *h, const char *line, size_t n)
-{
-    const char *end = line + n;
-    const char *sp1 = memchr(line, ' ', n);
-    if (!sp1 || sp1 == line || (size_t)(sp1 - line) > HTTP_METHOD_BYTES_MAX)
-        return 400;
-    for (const char *p = line; p < sp1; p++)
-        if (!http_tchar((unsigned char)*p))
-            return 400;
-    const char *target = sp1 + 1;
-    const char *sp2 = memchr(target, ' ', (size_t)(end - target));
-    if (!sp2 || sp2 == target || *target != '/')
-        return 400;
-    for (const char *p = target; p < sp2; p++)
-        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-            return 400;
-    const char *version = sp2 + 1;
-    size_t vlen = (size_t)(end - version);
-    if (!http_token_is(version, vlen, "HTTP/1.1") && !http_token_is(version, vlen, "HTTP/1.0"))
-        return 400;
-    size_t mlen = (size_t)(sp1 - line);
-    h->is_head = http_token_is(line, mlen, "HEAD");
-    h->get_or_head = h->is_head || http_token_is(line, mlen, "GET");
-    const char *query = memchr(target, '?', (size_t)(sp2 - target));
-    size_t plen = (size_t)((query ? query : sp2) - target);
-    h->route = http_token_is(target, plen, "/health")    ? HTTP_ROUTE_HEALTH
-             : http_token_is(target, plen, "/metrics")   ? HTTP_ROUTE_METRICS
-                                                         : HTTP_ROUTE_NONE;
-    return 0;
-}
-
-/* line: one header field without its CRLF. 0, 400 or 413 (a body). */
-static int http_parse_header(const char *line, size_t n)
-{
-    const char *colon = memchr(line, ':', n);
-    if (!colon || colon == line)
-        return 400;
-    for (const char *p = line; p < colon; p++)
-        if (!http_tchar((unsigned char)*p))
-            return 400;
-    const char *v = colon + 1, *end = line + n;
-    for (const char *p = v; p < end; p++)
-        if ((unsigned char)*p == 0x7f || ((unsigned char)*p < 0x20 && *p != '\t'))
-            return 400;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    size_t nlen = (size_t)(colon - line);
-    if (nlen == 17 && strncasecmp(line, "transfer-encoding", nlen) == 0)
-        return 413;
-    if (nlen == 14 && strncasecmp(line, "content-length", nlen) == 0) {
-        if (v == end)
-            return 400;
-        bool body = false;
-        for (const char *p = v; p < end; p++) {
-            if (*p < '0' || *p > '9')
-                return 400;
-            body |= *p != '0';
-        }
-        if (body)
-            return 413;
-    }
-    return 0;
-}
-
-/* Goes on parsing the head at the start of p[0, len), which grew since the
- * last call. 0 while more bytes are needed; 200 once a well-formed head
- * ended; else the status to answer (400, 413). */
-static int http_head_parse(struct http_head *h, const char *p, size_t len)
-{
-    for (;;) {
-        const char *lf = h->scanned < len ? memchr(p + h->scanned, '\n', len - h->scanned) : NULL;
-        if (!lf) {
-            h->scanned = len;
-            return len >= HTTP_HEADER_BYTES_MAX ? 413 : 0;
-        }
-        size_t next = (size_t)(lf - p) + 1;
-        if (next > HTTP_HEADER_BYTES_MAX)
-            return 413;
-        if (next - h->line_start < 2 || lf[-1] != '\r')
-            return 400;   /* bare LF */
-        const char *line = p + h->line_start;
-        size_t n = next - 2 - h->line_start;
-        h->line_start = h->scanned = next;
-        int rc;
-        if (!h->have_request_line) {
-            h->have_request_line = true;
-            rc = http_parse_request_line(h, line, n);
-        } else if (n == 0) {
-            return 200;
-        } else {
-            rc = http_parse_header(line, n);
-        }
-        if (rc != 0)
-            return rc;
-    }
 }
 
 /* ---- connections ---- */

@@ -15,9 +15,10 @@
  * requests are 400. One request per connection: every response carries
  * Connection: close and the server closes after it.
  *
- * Limits (the grammar and how each is enforced: node/http.c): at most
- * connections_max connections (more get 503 and are closed); request line
- * + headers at most HTTP_HEADER_BYTES_MAX (413); no request body (413);
+ * Limits (how each is enforced: node/http.c; the request grammar:
+ * node/http_head.h): at most connections_max connections (more get 503
+ * and are closed); request line + headers at most HTTP_HEADER_BYTES_MAX
+ * (413); no request body (413);
  * the whole head within HTTP_REQUEST_TIMEOUT_MS of accept(), however
  * steadily the bytes come (408, close); the response taken within
  * HTTP_RESPONSE_TIMEOUT_MS. A failed accept() (EMFILE) pauses accepting

@@ -312,11 +312,12 @@ static int sync_core(const struct dvv *a, bool a_values, const struct dvv *b, st
             rc = merge_both(out, a, ea, a_values, b, eb, ev, values_max);
             i++, j++;
         } else if (ea && ea->id == id) {
-            rc = emit(out, id, ea->counter, a->values + ea->first, a_values ? ea->nvalues : 0, ev,
-                      values_max);
+            rc = emit(out, id, ea->counter, a->values ? a->values + ea->first : NULL,
+                      a_values ? ea->nvalues : 0, ev, values_max);
             i++;
         } else {
-            rc = emit(out, id, eb->counter, b->values + eb->first, eb->nvalues, ev, values_max);
+            rc = emit(out, id, eb->counter, b->values ? b->values + eb->first : NULL, eb->nvalues, ev,
+                      values_max);
             j++;
         }
     }

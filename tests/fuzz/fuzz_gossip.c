@@ -25,7 +25,8 @@ static void check_addr(struct kv_slice a)
     uint16_t port;
     if (a.len > GOSSIP_ADDR_BYTES_MAX)
         abort(); /* the decoder's limit */
-    memcpy(s, a.data, a.len);
+    if (a.len)
+        memcpy(s, a.data, a.len); /* an empty field may be NULL */
     s[a.len] = 0;
     if (rpc_addr_split(s, host, sizeof host, &port) == KV_OK && (host[0] == 0 || strlen(host) >= a.len))
         abort();

@@ -177,6 +177,7 @@ static int cluster_init(struct coord *c, const struct coord_config *cfg)
         object_init(&c->m[i]);
     object_init(&c->rin);
     object_init(&c->rout);
+    peer_watch_init(&c->watch);
     int rc = coord_reqs_init(c, cfg->requests_max);
     if (rc == KV_OK)
         rc = coord_hints_init(c, cfg);
@@ -245,6 +246,7 @@ void coord_free(struct coord *c)
     if (c->cluster) {
         coord_reqs_free(c);
         coord_hints_free(c);
+        peer_watch_free(&c->watch);
     }
     kv_buf_free(&c->purge_cursor);
     free(c);
@@ -407,6 +409,7 @@ int coord_handle_message(struct coord *c, const char *from, const struct coord_m
         return KV_ESTATE;
     int rc = KV_OK;
     c->now_ms = now_ms;
+    peer_watch_heard(&c->watch, from);
     switch (msg->type) {
     case COORD_MSG_REPLICA_GET:
         coord_replica_get(c, from, msg);

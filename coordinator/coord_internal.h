@@ -33,6 +33,7 @@
 #include "coordinator/hint.h"
 #include "coordinator/keyspace.h"
 #include "coordinator/object.h"
+#include "coordinator/peer_watch.h"
 #include "coordinator/quorum.h"
 
 /* Preference-list entries cached per partition: the N primaries and
@@ -264,6 +265,7 @@ struct coord {
     struct object rin, rout;    /* replica merge scratch: incoming, result */
     struct kv_buf rbuf;         /* an encoded replica merge */
     struct kv_buf hbuf;         /* hint records */
+    struct peer_watch watch;    /* peers silent while this node waits on them (forward targets) */
 
     /* Request table: id = tag << 48 | generation << 16 | slot. */
     struct coord_req **slots;
@@ -354,6 +356,10 @@ int coord_route(struct coord *c, struct kv_slice key, bool primary_only, struct 
 const char *coord_route_node(const struct coord_route *rt, uint32_t pref);
 /* Copies the plan's targets into r (node ids, hint_for, local flag). */
 void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt);
+/* Sends m to node; a request (not a reply) that left starts a wait in
+ * c->watch. Nonzero: the send was refused (nothing left this node). */
+int coord_try_send(struct coord *c, const char *node, const struct coord_msg *m);
+/* coord_try_send for a message whose loss the request's deadline covers. */
 void coord_send(struct coord *c, const char *node, const struct coord_msg *m);
 /* Whether a FORWARD (from, req_id) was served already; records it if not.
  * KV_ENOMEM leaves it unrecorded (then it is served: a lost duplicate

@@ -354,8 +354,22 @@ void coord_req_set_targets(struct coord_req *r, const struct coord_route *rt)
     r->tally = (struct quorum_tally){ 0, rt->plan.n, 0, 0 };
 }
 
+static bool wants_answer(enum coord_msg_type t)
+{
+    return t == COORD_MSG_REPLICA_GET || t == COORD_MSG_REPLICA_PUT || t == COORD_MSG_FORWARD ||
+           t == COORD_MSG_HINT;
+}
+
+int coord_try_send(struct coord *c, const char *node, const struct coord_msg *m)
+{
+    int rc = c->net.send(c->net.ctx, node, m);
+    if (rc == 0 && wants_answer(m->type))
+        peer_watch_asked(&c->watch, node, c->now_ms);
+    return rc;
+}
+
 void coord_send(struct coord *c, const char *node, const struct coord_msg *m)
 {
     /* A refused send is a lost message: the request's deadline covers it. */
-    (void)c->net.send(c->net.ctx, node, m);
+    (void)coord_try_send(c, node, m);
 }

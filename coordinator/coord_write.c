@@ -12,12 +12,16 @@
  *    stores it, sends the resulting object to the other targets of the
  *    plan (REPLICA_PUT; a fallback gets hint_for = the primary it stands
  *    in for) and answers after W acknowledgements, its own included;
- *  - otherwise it forwards the whole write (FORWARD) to the first live
- *    primary, which coordinates it as above and sends back the outcome.
+ *  - otherwise it forwards the whole write (FORWARD) to a live primary,
+ *    which coordinates it as above and sends back the outcome: the first
+ *    one in preference order that is not overdue here (peer_watch.h: a
+ *    request to it unanswered for 200 ms, nothing heard since), else the
+ *    first one.
  *
  * Forward attempts. Until failure detection marks a dead or paused
- * primary down (seconds), "first live primary" may be a node that will
- * never answer in time. A forward that may be repeated waits for one
+ * primary down (seconds), a live primary may be a node that will never
+ * answer in time; the watch passes it over only once this node has
+ * waited on it. A forward that may be repeated waits for one
  * primary at most min(COORD_FORWARD_ATTEMPT_MS, a COORD_FORWARD_ATTEMPT_DIV
  * -th of the time left), then goes under the same request id to the next
  * live primary not tried yet, with the time left. The primaries tried
@@ -176,7 +180,7 @@ static void forward_send(struct coord *c, struct coord_req *r, const struct coor
     uint32_t t = (uint32_t)(left * COORD_FORWARD_TIMEOUT_NUM / COORD_FORWARD_TIMEOUT_DEN);
     m.options.timeout_ms = t ? t : 1;
     set_deadline(c, r, c->now_ms + attempt);
-    r->fwd_refused = c->net.send(c->net.ctx, r->t[r->ntargets - 1].node, &m) != 0;
+    r->fwd_refused = coord_try_send(c, r->t[r->ntargets - 1].node, &m) != 0;
     if (r->fwd_refused && r->fwd_held)
         set_deadline(c, r, c->now_ms); /* nothing sent: the next tick tries the next primary */
 }
@@ -192,12 +196,34 @@ static bool forward_hold(struct coord_req *r, const struct coord_write *w)
            kv_buf_set(&r->fwd_value, w->value.data, w->value.len) == KV_OK;
 }
 
-/* Forwards w to the first live primary; its answer is relayed to the caller. */
+/* The live primary of rt's key that a forward goes to next, skipping
+ * those r tried (r NULL: none yet): the first one that is not overdue
+ * (peer_watch.h), else the first one; NULL if there is none. */
+static const char *forward_pick(struct coord *c, const struct coord_req *r, const struct coord_route *rt)
+{
+    const char *first = NULL;
+    for (uint32_t i = 0; i < rt->primaries; i++) {
+        const char *id = coord_route_node(rt, i);
+        bool tried = false;
+        for (uint32_t k = 0; r && k < r->ntargets && !tried; k++)
+            tried = strcmp(r->t[k].node, id) == 0;
+        if (i == rt->self || tried || !c->cops.alive(c->cops.ctx, id))
+            continue;
+        if (!peer_watch_overdue(&c->watch, id, c->now_ms))
+            return id;
+        if (!first)
+            first = id;
+    }
+    return first;
+}
+
+/* Forwards w to a live primary (forward_pick); its answer is relayed to the caller. */
 static void forward(struct coord *c, const struct coord_write *w, const struct coord_options *o,
                     const struct coord_route *rt, union coord_cb cb, void *arg)
 {
     uint32_t timeout = o && o->timeout_ms ? o->timeout_ms : KV_REQUEST_TIMEOUT_MS_DEFAULT;
-    if (rt->plan.first_live_primary == QUORUM_NONE) {
+    const char *to = forward_pick(c, NULL, rt);
+    if (to == NULL) {
         fail_write(c, w->op, cb, arg, NULL, 0, KV_EUNAVAIL);
         return;
     }
@@ -215,27 +241,19 @@ static void forward(struct coord *c, const struct coord_write *w, const struct c
     r->fwd_held = forward_hold(r, w);
     r->fwd_retry = r->fwd_held && forward_repeatable(w);
     r->ntargets = 1;
-    coord_req_target_init(r, 0, kv_slice_str(coord_route_node(rt, rt->plan.first_live_primary)));
+    coord_req_target_init(r, 0, kv_slice_str(to));
     r->tally = (struct quorum_tally){ 1, 1, 0, 0 };
     c->stats.forwarded++;
     forward_send(c, r, w);
 }
 
-/* The next live primary of r's key not tried yet, or NULL. */
+/* The next live primary of r's key not tried yet (forward_pick), or NULL. */
 static const char *forward_next_primary(struct coord *c, struct coord_req *r, struct coord_route *rt)
 {
     if (r->ntargets >= QUORUM_TARGETS_MAX ||
         coord_route(c, kv_slice_make(r->key.data, r->key.len), r->fwd_opts.primary_only, rt) != KV_OK)
         return NULL;
-    for (uint32_t i = 0; i < rt->primaries; i++) {
-        const char *id = coord_route_node(rt, i);
-        bool tried = false;
-        for (uint32_t k = 0; k < r->ntargets && !tried; k++)
-            tried = strcmp(r->t[k].node, id) == 0;
-        if (i != rt->self && !tried && c->cops.alive(c->cops.ctx, id))
-            return id;
-    }
-    return NULL;
+    return forward_pick(c, r, rt);
 }
 
 /* An attempt of forward r got no answer in time: true if r goes on (to

@@ -41,7 +41,6 @@ void quorum_plan(const bool *alive, size_t len, uint32_t primaries, uint32_t sel
     assert(primaries <= QUORUM_TARGETS_MAX && primaries <= len);
     memset(out, 0, sizeof *out);
     out->self_target = QUORUM_NONE;
-    out->first_live_primary = QUORUM_NONE;
     size_t next_fallback = primaries; /* fallbacks are used in list order, each once */
     for (uint32_t i = 0; i < primaries; i++) {
         uint32_t pref = i, hint_for = QUORUM_NONE;
@@ -54,8 +53,6 @@ void quorum_plan(const bool *alive, size_t len, uint32_t primaries, uint32_t sel
                 continue;
             pref = (uint32_t)next_fallback++;
             hint_for = i;
-        } else if (out->first_live_primary == QUORUM_NONE) {
-            out->first_live_primary = i;
         }
         if (pref == self) {
             out->self_target = out->n;

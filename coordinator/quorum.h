@@ -49,7 +49,6 @@ struct quorum_plan {
     struct quorum_target t[QUORUM_TARGETS_MAX];
     uint32_t self_target;                    /* index in t of this node, or QUORUM_NONE */
     bool self_primary;                       /* this node is one of the primaries */
-    uint32_t first_live_primary;             /* pref index of the first live primary, or QUORUM_NONE */
 };
 
 /*

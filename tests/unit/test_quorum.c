@@ -68,7 +68,6 @@ START_TEST(plan_replaces_each_down_primary_with_the_next_live_fallback)
     ck_assert_uint_eq(p.t[1].pref, 4); /* 3 is down too */
     ck_assert_uint_eq(p.t[1].hint_for, 1);
     ck_assert_uint_eq(p.t[2].pref, 2);
-    ck_assert_uint_eq(p.first_live_primary, 0);
     ck_assert_uint_eq(p.self_target, QUORUM_NONE);
     ck_assert(!p.self_primary);
 }
@@ -83,7 +82,6 @@ START_TEST(plan_with_primary_only_leaves_down_primaries_out)
     ck_assert_uint_eq(p.t[0].pref, 1);
     ck_assert_uint_eq(p.self_target, 0);
     ck_assert(p.self_primary);
-    ck_assert_uint_eq(p.first_live_primary, 1);
 }
 END_TEST
 
@@ -97,7 +95,6 @@ START_TEST(plan_runs_out_of_fallbacks_and_knows_this_node_as_one)
     ck_assert_uint_eq(p.t[0].hint_for, 0);
     ck_assert_uint_eq(p.self_target, 0); /* this node, standing in */
     ck_assert(!p.self_primary);
-    ck_assert_uint_eq(p.first_live_primary, QUORUM_NONE);
 }
 END_TEST
 

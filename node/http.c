@@ -1,7 +1,8 @@
 /* http.c - see http.h.
  *
  * A small HTTP/1.1 server of our own on libevent primitives: one
- * evconnlistener, and per connection a bufferevent and a deadline timer.
+ * listener (rpc/listener.h), and per connection a bufferevent and a
+ * deadline timer.
  * It answers one request per connection and then closes it (no keep-alive,
  * no pipelining, no request body): that is all /health and /metrics need,
  * and it lets every resource a client can hold be bounded.
@@ -21,8 +22,8 @@
  *                 the client has taken the response and closed; then the
  *                 connection is closed anyway
  *   bytes after   HTTP_LINGER_BYTES_MAX read and dropped after the response
- *   accept()      fails (EMFILE): the listener pauses HTTP_ACCEPT_RETRY_MS;
- *                 the retry timer runs only after a failure
+ *   accept()      fails (EMFILE): the listener pauses
+ *                 RPC_LISTENER_ACCEPT_RETRY_MS (rpc/listener.h)
  *
  * So a connection lives at most HTTP_REQUEST_TIMEOUT_MS +
  * HTTP_RESPONSE_TIMEOUT_MS and buffers at most HTTP_HEADER_BYTES_MAX of
@@ -64,7 +65,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -72,7 +72,7 @@
 #include "common/log.h"
 #include "node/http_head.h"
 #include "node/metrics.h"
-#include "rpc/addr.h"
+#include "rpc/listener.h"
 
 /* Pending connections the kernel queues for accept(). */
 #define HTTP_LISTEN_BACKLOG 128
@@ -98,8 +98,7 @@ struct http_conn {
 
 struct http_server {
     struct event_base *base;
-    struct evconnlistener *listener;
-    struct event *accept_retry;   /* one-shot, armed only after a failed accept() */
+    struct rpc_listener *listener;
     struct http_conn *conns;
     uint32_t open, connections_max;
     uint64_t refused;
@@ -318,7 +317,7 @@ static void http_refuse(struct http_server *s, evutil_socket_t fd)
     close(fd);
 }
 
-static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+static void http_accept_cb(evutil_socket_t fd, struct sockaddr *sa,
                            int salen, void *arg)
 {
     struct http_server *s = arg;
@@ -351,51 +350,6 @@ static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
         http_conn_close(c);
 }
 
-static void http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_server *s = arg;
-    evconnlistener_enable(s->listener);
-}
-
-/* accept() failed (typically EMFILE: out of file descriptors). The
- * listener would stay readable and spin on the error: pause it for
- * HTTP_ACCEPT_RETRY_MS instead, as resp_server.c does. */
-static void http_accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    struct http_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    log_warn("http", "accept failed; pausing error=\"%s\" retry_ms=%u",
-             evutil_socket_error_to_string(err), HTTP_ACCEPT_RETRY_MS);
-    struct timeval tv = http_tv(HTTP_ACCEPT_RETRY_MS);
-    if (evtimer_add(s->accept_retry, &tv) == 0)
-        evconnlistener_disable(l);
-}
-
-static int http_bind(struct http_server *s, const char *listen)
-{
-    struct sockaddr_storage ss;
-    int sslen;
-    if (rpc_addr_resolve(listen, &ss, &sslen) != KV_OK) {
-        log_error("http", "bad listen address addr=%s", listen);
-        return KV_EINVAL;
-    }
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-    s->listener = evconnlistener_new_bind(s->base, http_accept_cb, s, flags, HTTP_LISTEN_BACKLOG,
-                                          (struct sockaddr *)&ss, sslen);
-    if (!s->listener) {
-        log_error("http", "cannot listen addr=%s error=\"%s\"", listen,
-                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        return KV_EIO;
-    }
-    evconnlistener_set_error_cb(s->listener, http_accept_error_cb);
-    struct sockaddr_storage bound;
-    socklen_t len = sizeof bound;
-    if (getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &len) == 0)
-        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                    : ((struct sockaddr_in *)&bound)->sin_port);
-    return KV_OK;
-}
-
 int http_server_new(struct event_base *base, const struct http_server_config *cfg,
                     struct http_server **out)
 {
@@ -405,11 +359,10 @@ int http_server_new(struct event_base *base, const struct http_server_config *cf
     int rc = KV_ENOMEM;
     s->base = base;
     s->connections_max = cfg->connections_max ? cfg->connections_max : KV_CONNECTIONS_MAX_DEFAULT;
-    s->accept_retry = evtimer_new(base, http_accept_retry_cb, s);
     s->node_id = strdup(cfg->node_id);
     s->cluster_name = strdup(cfg->cluster_name);
     s->version = strdup(cfg->version);
-    if (!s->accept_retry || !s->node_id || !s->cluster_name || !s->version)
+    if (!s->node_id || !s->cluster_name || !s->version)
         goto fail;
     s->metrics = cfg->metrics;
     s->refresh = cfg->refresh;
@@ -417,9 +370,10 @@ int http_server_new(struct event_base *base, const struct http_server_config *cf
     s->health = cfg->health;
     s->health_arg = cfg->health_arg;
     s->started_ms = http_now_ms();
-    rc = http_bind(s, cfg->listen);
+    rc = rpc_listener_new(base, cfg->listen, HTTP_LISTEN_BACKLOG, "http", http_accept_cb, s, &s->listener);
     if (rc != KV_OK)
         goto fail;
+    s->port = rpc_listener_port(s->listener);
     *out = s;
     return KV_OK;
 fail:
@@ -435,10 +389,7 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    if (s->listener)
-        evconnlistener_free(s->listener);
-    if (s->accept_retry)
-        event_free(s->accept_retry);
+    rpc_listener_free(s->listener);
     while (s->conns)
         http_conn_close(s->conns);
     free(s->node_id);

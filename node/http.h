@@ -22,7 +22,7 @@
  * the whole head within HTTP_REQUEST_TIMEOUT_MS of accept(), however
  * steadily the bytes come (408, close); the response taken within
  * HTTP_RESPONSE_TIMEOUT_MS. A failed accept() (EMFILE) pauses accepting
- * for HTTP_ACCEPT_RETRY_MS.
+ * for RPC_LISTENER_ACCEPT_RETRY_MS (rpc/listener.h).
  *
  * Threading: runs on the event_base's thread, as does refresh().
  */
@@ -47,8 +47,6 @@ struct http_server;
 #define HTTP_RESPONSE_TIMEOUT_MS 5000u
 /* Bytes read and dropped after the response before closing anyway. */
 #define HTTP_LINGER_BYTES_MAX (1024u * 1024u)
-/* After a failed accept() (out of file descriptors), accepting pauses this long. */
-#define HTTP_ACCEPT_RETRY_MS 100u
 /* At most one "connection limit reached" warning per this period. */
 #define HTTP_REFUSED_LOG_PERIOD_MS 10000u
 

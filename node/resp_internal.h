@@ -98,6 +98,8 @@ struct resp_slot {
     uint64_t bytes;
 };
 
+struct rpc_listener;
+
 struct resp_server {
     struct event_base *base;
     struct resp_server_config cfg;
@@ -105,8 +107,7 @@ struct resp_server {
     struct coord *coord;
     struct coord_options opts;          /* timeout of every coordinated request */
     struct resp_limits limits;
-    struct evconnlistener *listener;
-    struct event accept_retry;
+    struct rpc_listener *listener;
     struct event sweep;                 /* periodic idle / slow-command check */
     uint16_t port;
     bool stopped;

@@ -16,14 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/listener.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "node/auth.h"
 #include "node/budget.h"
 #include "node/resp_internal.h"
-#include "rpc/addr.h"
+#include "rpc/listener.h"
 
 /* Smallest free space offered to one read(). */
 #define RESP_READ_CHUNK_BYTES (16u * 1024u)
@@ -385,7 +384,7 @@ static void resp_refuse(struct resp_server *s, evutil_socket_t fd)
     close(fd);
 }
 
-static void resp_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+static void resp_accept_cb(evutil_socket_t fd, struct sockaddr *sa,
                            int salen, void *arg)
 {
     struct resp_server *s = arg;
@@ -419,25 +418,6 @@ static void resp_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
     resp_conn_update_reading(c);
 }
 
-static void resp_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct resp_server *s = arg;
-    if (s->listener && !s->stopped)
-        evconnlistener_enable(s->listener);
-}
-
-/* accept() failed (typically EMFILE): pause rather than spin on the error. */
-static void resp_accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    struct resp_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    log_warn("resp", "accept failed; pausing error=\"%s\" retry_ms=%u",
-             evutil_socket_error_to_string(err), RESP_SERVER_ACCEPT_RETRY_MS);
-    evconnlistener_disable(l);
-    struct timeval tv = resp_tv(RESP_SERVER_ACCEPT_RETRY_MS);
-    evtimer_add(&s->accept_retry, &tv);
-}
-
 /* Closes connections past the idle or the slow-command timeout. One timer
  * for all connections: a read costs a clock read, not a timer update. */
 static void resp_sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -463,28 +443,10 @@ static void resp_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 static int resp_server_bind(struct resp_server *s)
 {
-    struct sockaddr_storage ss;
-    int sslen;
-    int rc = rpc_addr_resolve(s->listen, &ss, &sslen);
-    if (rc != KV_OK) {
-        log_error("resp", "cannot resolve listen address addr=%s", s->listen);
-        return rc;
-    }
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-    s->listener = evconnlistener_new_bind(s->base, resp_accept_cb, s, flags, RESP_SERVER_BACKLOG,
-                                          (struct sockaddr *)&ss, sslen);
-    if (!s->listener) {
-        log_error("resp", "cannot listen addr=%s error=\"%s\"", s->listen, strerror(errno));
-        return KV_EIO;
-    }
-    evconnlistener_set_error_cb(s->listener, resp_accept_error_cb);
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof bound;
-    evutil_socket_t fd = evconnlistener_get_fd(s->listener);
-    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
-        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                     : ((struct sockaddr_in *)&bound)->sin_port);
-    return KV_OK;
+    int rc = rpc_listener_new(s->base, s->listen, RESP_SERVER_BACKLOG, "resp", resp_accept_cb, s, &s->listener);
+    if (rc == KV_OK)
+        s->port = rpc_listener_port(s->listener);
+    return rc;
 }
 
 static int resp_server_register_metrics(struct resp_server *s, struct metrics *m)
@@ -504,7 +466,6 @@ int resp_server_new(struct event_base *base, const struct resp_server_config *cf
     s->base = base;
     s->cfg = *cfg;
     s->coord = coord;
-    evtimer_assign(&s->accept_retry, base, resp_accept_retry_cb, s);
     event_assign(&s->sweep, base, -1, EV_PERSIST, resp_sweep_cb, s);
     resp_batch_init(s);
     s->listen = strdup(cfg->listen);
@@ -544,11 +505,8 @@ void resp_server_stop(struct resp_server *s)
     if (s->stopped)
         return;
     s->stopped = true;
-    if (s->listener) {
-        evconnlistener_free(s->listener);
-        s->listener = NULL;
-    }
-    evtimer_del(&s->accept_retry);
+    rpc_listener_free(s->listener);
+    s->listener = NULL;
     for (struct resp_conn *c = s->conns; c; c = c->next)
         resp_conn_update_reading(c);
 }
@@ -566,9 +524,7 @@ void resp_server_free(struct resp_server *s)
 {
     if (!s)
         return;
-    if (s->listener)
-        evconnlistener_free(s->listener);
-    evtimer_del(&s->accept_retry);
+    rpc_listener_free(s->listener);
     evtimer_del(&s->sweep);
     resp_batch_run(s); /* SETs already received are written, their replies dropped */
     while (s->conns)

@@ -61,7 +61,6 @@ struct resp_server;
 /* Arguments per command: MSET of KV_BATCH_KEYS_MAX pairs plus its name. */
 #define RESP_SERVER_ARGS_MAX (2u * 10000u + 1u)
 #define RESP_SERVER_BACKLOG 1024
-#define RESP_SERVER_ACCEPT_RETRY_MS 100u
 
 struct resp_server_config {
     const char *listen;             /* "HOST:PORT" (port 0: any free port) */

@@ -21,13 +21,13 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "common/limits.h"
 #include "common/log.h"
 #include "rpc/addr.h"
 #include "rpc/conn.h"
 #include "rpc/frame.h"
+#include "rpc/listener.h"
 #include "rpc/tls.h"
 
 #define SLOT_NONE UINT32_MAX
@@ -53,8 +53,7 @@ struct slot {
 
 struct rpc_server {
     struct event_base *base;
-    struct evconnlistener *listener;
-    struct event *accept_retry;
+    struct rpc_listener *listener;
     rpc_request_fn handler;
     void *handler_arg;
     struct rpc_server_config cfg;  /* limits resolved to their defaults */
@@ -329,8 +328,7 @@ static int server_add_conn(struct rpc_server *s, evutil_socket_t fd, uint32_t sl
     return KV_OK;
 }
 
-static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                             int salen, void *arg)
+static void server_accept_cb(evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     struct rpc_server *s = arg;
     int one = 1;
@@ -366,25 +364,6 @@ static void server_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struc
     }
 }
 
-static void server_accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    struct rpc_server *s = arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    log_warn("rpc", "accept failed error=\"%s\"", evutil_socket_error_to_string(err));
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        /* Retrying at once would spin: the pending connection stays in the backlog. */
-        struct timeval tv = { 0, (suseconds_t)RPC_SERVER_ACCEPT_RETRY_MS * 1000 };
-        evconnlistener_disable(l);
-        event_add(s->accept_retry, &tv);
-    }
-}
-
-static void server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct rpc_server *s = arg;
-    evconnlistener_enable(s->listener);
-}
-
 static int server_copy_config(struct rpc_server *s, const struct rpc_server_config *cfg)
 {
     const char *node = cfg->node_id ? cfg->node_id : "";
@@ -412,27 +391,10 @@ static int server_copy_config(struct rpc_server *s, const struct rpc_server_conf
 
 static int server_listen(struct rpc_server *s, const char *listen)
 {
-    struct sockaddr_storage ss;
-    int len = 0;
-    int rc = rpc_addr_resolve(listen ? listen : "", &ss, &len);
-    if (rc != KV_OK) {
-        log_error("rpc", "bad listen address addr=%s", listen ? listen : "(none)");
-        return KV_EINVAL;
-    }
-    s->listener = evconnlistener_new_bind(s->base, server_accept_cb, s,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                          LEV_OPT_CLOSE_ON_EXEC, RPC_SERVER_BACKLOG,
-                                          (struct sockaddr *)&ss, len);
-    if (s->listener == NULL) {
-        log_error("rpc", "cannot listen addr=%s error=\"%s\"", listen,
-                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        return KV_EIO;
-    }
-    evconnlistener_set_error_cb(s->listener, server_accept_error_cb);
-    socklen_t sl = sizeof ss;
-    if (getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&ss, &sl) == 0)
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    int rc = rpc_listener_new(s->base, listen, RPC_SERVER_BACKLOG, "rpc", server_accept_cb, s, &s->listener);
+    if (rc != KV_OK)
+        return rc;
+    s->port = rpc_listener_port(s->listener);
     log_info("rpc", "listening addr=%s port=%u tls=%s", listen, (unsigned)s->port,
              s->cfg.tls ? "on" : "off");
     return KV_OK;
@@ -449,9 +411,6 @@ int rpc_server_start(struct event_base *base, const struct rpc_server_config *cf
     s->handler = handler;
     s->handler_arg = arg;
     s->free_head = SLOT_NONE;
-    s->accept_retry = evtimer_new(base, server_accept_retry_cb, s);
-    if (s->accept_retry == NULL)
-        goto fail;
     rc = server_copy_config(s, cfg);
     if (rc != KV_OK)
         goto fail;
@@ -479,10 +438,7 @@ void rpc_server_free(struct rpc_server *s)
 {
     if (s == NULL)
         return;
-    if (s->listener)
-        evconnlistener_free(s->listener);
-    if (s->accept_retry)
-        event_free(s->accept_retry);
+    rpc_listener_free(s->listener);
     while (s->conns != NULL)
         rpc_conn_close(s->conns->conn, KV_ECLOSED, "server stopped");  /* unlinks it */
     free(s->slots);

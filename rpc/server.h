@@ -58,8 +58,6 @@ struct rpc_tls;
 #define RPC_SERVER_HELLO_FRAME_BYTES_MAX (64u * 1024u)
 /* Over-limit connections being told KV_EBUSY at once; more are closed without a word. */
 #define RPC_SERVER_REFUSING_MAX 64u
-/* Pause before accepting again after the process ran out of file descriptors. */
-#define RPC_SERVER_ACCEPT_RETRY_MS 100u
 #define RPC_SERVER_BACKLOG 1024
 
 /* Hello.credentials and the TLS identity given to rpc_auth_fn. */
